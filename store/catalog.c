@@ -89,19 +89,57 @@ static int names_get(store *s, store_table id, char *out)
 	return r;
 }
 
+/* A new table state for this txn; call with tabs_lock held. */
 static struct tstate *tab_slot(store_txn *txn)
 {
 	if (txn->ntabs == txn->tabcap) {
 		size_t n = txn->tabcap ? txn->tabcap * 2 : 8;
-		struct tstate *x = realloc(txn->tabs, n * sizeof(*x));
+		struct tstate **x = realloc(txn->tabs, n * sizeof(*x));
 		if (!x)
 			return NULL;
 		txn->tabs = x;
 		txn->tabcap = n;
 	}
-	struct tstate *t = &txn->tabs[txn->ntabs++];
-	memset(t, 0, sizeof(*t));
+	struct tstate *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	txn->tabs[txn->ntabs++] = t;
 	return t;
+}
+
+static struct tstate *tab_find(store_txn *txn, store_table id)
+{
+	for (size_t i = 0; i < txn->ntabs; i++)
+		if (txn->tabs[i]->id == id)
+			return txn->tabs[i];
+	return NULL;
+}
+
+static struct tstate *tab_find_name(store_txn *txn, const char *name)
+{
+	for (size_t i = 0; i < txn->ntabs; i++)
+		if (!txn->tabs[i]->dropped && strcmp(txn->tabs[i]->name, name) == 0)
+			return txn->tabs[i];
+	return NULL;
+}
+
+/* Add a loaded state unless another thread added the same table first. */
+static int tab_add(store_txn *txn, const struct tstate *tmp, struct tstate **out)
+{
+	pthread_mutex_lock(&txn->tabs_lock);
+	struct tstate *t = tab_find(txn, tmp->id);
+	if (!t) {
+		t = tab_slot(txn);
+		if (t)
+			*t = *tmp;
+	}
+	pthread_mutex_unlock(&txn->tabs_lock);
+	if (!t)
+		return -ENOMEM;
+	if (t->dropped)
+		return -ENOENT;
+	*out = t;
+	return 0;
 }
 
 static int name_ok(const char *name)
@@ -138,13 +176,14 @@ int tab_get(store_txn *txn, store_table id, struct tstate **out)
 	}
 	if (id < TID_FIRST_USER)
 		return -ENOENT;
-	for (size_t i = 0; i < txn->ntabs; i++) {
-		if (txn->tabs[i].id == id) {
-			if (txn->tabs[i].dropped)
-				return -ENOENT;
-			*out = &txn->tabs[i];
-			return 0;
-		}
+	pthread_mutex_lock(&txn->tabs_lock);
+	struct tstate *found = tab_find(txn, id);
+	pthread_mutex_unlock(&txn->tabs_lock);
+	if (found) {
+		if (found->dropped)
+			return -ENOENT;
+		*out = found;
+		return 0;
 	}
 	char name[STORE_MAX_TABLE_NAME + 1];
 	int r = names_get(txn->s, id, name);
@@ -157,12 +196,7 @@ int tab_get(store_txn *txn, store_table id, struct tstate **out)
 		return r;
 	if (tmp.id != id)
 		return -ENOENT; /* dropped, and the name reused */
-	struct tstate *t = tab_slot(txn);
-	if (!t)
-		return -ENOMEM;
-	*t = tmp;
-	*out = t;
-	return 0;
+	return tab_add(txn, &tmp, out);
 }
 
 int tab_by_id(store_txn *txn, store_table id, struct tstate **out)
@@ -175,11 +209,12 @@ int store_table_open(store_txn *txn, const char *name, store_table *out)
 	int r = name_ok(name);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < txn->ntabs; i++) {
-		if (!txn->tabs[i].dropped && strcmp(txn->tabs[i].name, name) == 0) {
-			*out = txn->tabs[i].id;
-			return 0;
-		}
+	pthread_mutex_lock(&txn->tabs_lock);
+	struct tstate *found = tab_find_name(txn, name);
+	pthread_mutex_unlock(&txn->tabs_lock);
+	if (found) {
+		*out = found->id;
+		return 0;
 	}
 	struct tstate tmp;
 	memset(&tmp, 0, sizeof(tmp));
@@ -189,10 +224,10 @@ int store_table_open(store_txn *txn, const char *name, store_table *out)
 	r = names_set(txn->s, tmp.id, name);
 	if (r < 0)
 		return r;
-	struct tstate *t = tab_slot(txn);
-	if (!t)
-		return -ENOMEM;
-	*t = tmp;
+	struct tstate *t;
+	r = tab_add(txn, &tmp, &t);
+	if (r < 0)
+		return r;
 	*out = t->id;
 	return 0;
 }
@@ -205,9 +240,8 @@ int store_table_create(store_txn *txn, const char *name, store_table *out)
 	r = name_ok(name);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < txn->ntabs; i++)
-		if (!txn->tabs[i].dropped && strcmp(txn->tabs[i].name, name) == 0)
-			return -EEXIST;
+	if (tab_find_name(txn, name))
+		return -EEXIST;
 	r = bt_get(txn, &txn->sys[TID_CATALOG], name, strlen(name), NULL, 0, NULL);
 	if (r == 0)
 		return -EEXIST;
@@ -217,7 +251,9 @@ int store_table_create(store_txn *txn, const char *name, store_table *out)
 	r = names_set(txn->s, id, name);
 	if (r < 0)
 		return r;
+	pthread_mutex_lock(&txn->tabs_lock);
 	struct tstate *t = tab_slot(txn);
+	pthread_mutex_unlock(&txn->tabs_lock);
 	if (!t)
 		return -ENOMEM;
 	t->id = id;
@@ -228,7 +264,7 @@ int store_table_create(store_txn *txn, const char *name, store_table *out)
 	cat_encode(t, v);
 	r = bt_put(txn, &txn->sys[TID_CATALOG], name, strlen(name), v, sizeof(v), 0);
 	if (r < 0) {
-		txn->ntabs--;
+		t->dropped = true;
 		return r;
 	}
 	txn_touch(txn);
@@ -317,8 +353,8 @@ int store_table_list(store_txn *txn, int (*cb)(void *ctx, const struct store_tab
 			break;
 		snprintf(tmp.name, sizeof(tmp.name), "%s", name);
 		for (size_t i = 0; i < txn->ntabs; i++)
-			if (txn->tabs[i].id == tmp.id && !txn->tabs[i].dropped)
-				t = &txn->tabs[i];
+			if (txn->tabs[i]->id == tmp.id && !txn->tabs[i]->dropped)
+				t = txn->tabs[i];
 		struct store_table_info info;
 		fill_info(t, &info);
 		r = cb(ctx, &info);
@@ -391,7 +427,7 @@ int tab_finalize_all(store_txn *txn)
 {
 	int r;
 	for (size_t i = 0; i < txn->ntabs; i++) {
-		struct tstate *t = &txn->tabs[i];
+		struct tstate *t = txn->tabs[i];
 		if (!t->dirty || t->dropped)
 			continue;
 		r = bt_finalize(txn, t);
@@ -416,6 +452,8 @@ int tab_finalize_all(store_txn *txn)
 
 void tab_txn_free(store_txn *txn)
 {
+	for (size_t i = 0; i < txn->ntabs; i++)
+		free(txn->tabs[i]);
 	free(txn->tabs);
 	txn->tabs = NULL;
 	txn->ntabs = txn->tabcap = 0;

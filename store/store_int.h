@@ -266,8 +266,9 @@ struct store_txn {
 	/* write txns only: */
 	struct dpage *dp;  /* hash table of dirty pages, open addressing */
 	size_t dpcap, ndp;
-	struct tstate *tabs; /* user tables touched */
+	struct tstate **tabs; /* user tables touched (stable pointers) */
 	size_t ntabs, tabcap;
+	pthread_mutex_t tabs_lock; /* concurrent readers of a write txn load tables */
 	struct tstate sys[NSYS];
 	uint64_t modcount;  /* bumped by every change: cursors re-seek */
 	uint64_t reserved;  /* pages known allocatable without growth */

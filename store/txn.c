@@ -79,6 +79,7 @@ int store_txn_begin(store *s, unsigned flags, store_txn **out)
 	if (!txn)
 		return -ENOMEM;
 	txn->s = s;
+	pthread_mutex_init(&txn->tabs_lock, NULL);
 	if (!(flags & STORE_TXN_WRITE)) {
 		pthread_mutex_lock(&s->meta_lock);
 		txn->meta = s->latest;
@@ -262,6 +263,14 @@ int store_txn_commit(store_txn *txn, unsigned flags, uint64_t *txnid)
 				       : "commit refused: a blob writer is still open");
 		end_write(txn, false);
 		return -EIO;
+	}
+	if (txn->modcount == 0 && txn->ndp == 0 && s->alloc.ntfree == 0) {
+		/* nothing changed: no new state, nothing to write */
+		uint64_t id = store_last_txnid(s);
+		end_write(txn, false);
+		if (txnid)
+			*txnid = id;
+		return (flags & STORE_COMMIT_DURABLE) ? store_sync(s, id) : 0;
 	}
 	int r = tab_finalize_all(txn);
 	if (r == 0)
