@@ -1,0 +1,61 @@
+#!/bin/bash
+# tests/fs/t-durability.sh — what fsync, fdatasync and fsync of a directory
+# cover survives kill -9 of the daemon. 50 * SLATEFS_TEST_SCALE rounds on one
+# image: mount, run the durable writer (creates, overwrites, appends,
+# truncations, renames, unlinks, each made durable, plus unsynced noise),
+# kill -9 the daemon at a random moment, remount, check every file against
+# the writer's log (durable changes byte for byte; interrupted ones old or
+# new), unmount cleanly and fsck.
+test_description='durability of fsync across kill -9 of the daemon'
+. "$SLATEFS_SOURCE_DIR/tests/lib/mount-lib.sh"
+
+DURABLE=$HELPERS/durable
+ROUNDS=$((50 * SCALE))
+STATE=$ML_TMP/state
+mkdir "$STATE"
+
+fs_mkfs || exit 1
+
+# crash: kill -9 the daemon (on the native target, which has none, the
+# writer itself), then stop the writer and tear the dead mount down.
+crash() {
+	touch "$STATE/killed"
+	if test_have_prereq SLATEFS; then
+		fs_kill9 || return 1
+		kill -9 "$1" 2>/dev/null
+	else
+		kill -9 "$1" 2>/dev/null
+		fs_umount_at "$MNT" || return 1
+	fi
+	while kill -0 "$1" 2>/dev/null; do sleep 0.05; done
+}
+
+test_expect_success "$ROUNDS rounds: durable writes, kill -9, remount, verify, fsck" '
+	round=0 &&
+	while [ "$round" -lt "$ROUNDS" ]; do
+		fs_mount -o allow_other || { echo "round $round: mount failed"; exit 1; }
+		rm -f "$STATE/killed" "$STATE/writer.err"
+		ml_bg "$HELPERS/durable" write "$MNT" "$STATE"
+		writer=$ml_bg_pid
+		ms=$(( $(ml_random 950) + 50 ))
+		sleep "$(printf "%d.%03d" $((ms / 1000)) $((ms % 1000)))"
+		crash "$writer" || { echo "round $round: crash step failed"; exit 1; }
+		fs_mount || { echo "round $round: remount after kill -9 failed"; exit 1; }
+		"$DURABLE" verify "$MNT" "$STATE" >verify.out ||
+			{ cat verify.out; echo "round $round (killed after $ms ms) failed"; exit 1; }
+		fs_umount || { echo "round $round: unmount failed"; exit 1; }
+		fs_fsck || { echo "round $round: fsck failed"; exit 1; }
+		round=$((round + 1))
+	done &&
+	cat verify.out &&
+	echo "$ROUNDS rounds passed"
+'
+
+test_expect_success 'a last clean mount sees the same files' '
+	fs_mount &&
+	"$DURABLE" verify "$MNT" "$STATE" &&
+	fs_umount &&
+	fs_fsck
+'
+
+test_done
