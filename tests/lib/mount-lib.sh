@@ -24,7 +24,8 @@
 #   native   a bind mount of a directory of the temp dir (ext4 here)
 #   bindfs   bindfs of such a directory (FUSE passthrough)
 # Prerequisites set here: SLATEFS (target is slatefs), FUSE (slatefs or
-# bindfs), NATIVE, ROOT, ACL (the target enforces POSIX ACLs).
+# bindfs), NATIVE, ROOT, ACL (the target enforces POSIX ACLs), BIGXATTR
+# (xattr values up to 64 KiB: not ext4, nor bindfs over it).
 #
 # Everything lives in one temp dir under /tmp ($ML_TMP). An EXIT trap
 # ALWAYS unmounts (fusermount3 -u, falling back to umount -l), kills every
@@ -146,7 +147,12 @@ test_have_prereq() {
 }
 
 case "$ML_TARGET" in
-slatefs) test_set_prereq SLATEFS; test_set_prereq FUSE; test_set_prereq ACL ;;
+slatefs)
+	test_set_prereq SLATEFS
+	test_set_prereq FUSE
+	test_set_prereq ACL
+	test_set_prereq BIGXATTR
+	;;
 bindfs) test_set_prereq FUSE ;;
 native) test_set_prereq NATIVE; test_set_prereq ACL ;;
 *) say "mount-lib: unknown SLATEFS_TEST_TARGET '$ML_TARGET'" >&2; exit 1 ;;
