@@ -1,0 +1,1124 @@
+/*
+ * data.c — file data: chunks, inline data, dirty chunk buffers, and the
+ * operations on them: read, write, flush, truncate, fallocate (keep-size,
+ * punch-hole, zero-range), lseek SEEK_DATA/SEEK_HOLE and copy_file_range.
+ *
+ * A regular file is either INLINE (size <= sfs->inline_max: its bytes are
+ * in the inode row) or chunked: chunk k holds bytes [k*cs, (k+1)*cs) as a
+ * blob (chunk row (ino, k) -> blob id); a missing chunk is a hole. Stored
+ * bytes are trimmed of trailing zeros, and an all-zero chunk is not stored.
+ *
+ * Writes land in per-inode chunk buffers (struct sfs_cbuf); a buffer holds a
+ * whole chunk, valid in [lo, hi) until it is filled from the stored chunk
+ * ("full"). Buffers go to the store on release, fsync, the commit interval,
+ * truncate/punch, and when the inode or the mount passes its budget.
+ *
+ * [L3] inode->io guards the buffers, size_flushed and the stored data of
+ * the inode: read/lseek hold it shared, everything that changes data
+ * (write, flush, truncate, fallocate, copy_file_range, reclaim) holds it
+ * exclusively. Taken before the tree lock; two inodes' io locks are taken in
+ * ascending inode order.
+ *
+ * Rules this file upholds (fs/README.md):
+ *   D2 a flush writes an inode's chunk rows and its row (size, blocks) in
+ *      one exclusive section; the row's size is size_flushed, the size the
+ *      stored data covers, so a committed size never covers unwritten data.
+ *   D8 stored bytes past EOF are zero or absent: a truncate or punch that
+ *      ends inside a chunk rewrites that chunk in the same section as the
+ *      new size; chunks wholly past a new EOF are deleted in that section,
+ *      or (many of them) in steps under an orphan row [D9].
+ */
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "sfs.h"
+
+struct sfs_cbuf {
+	uint64_t idx;
+	uint32_t lo, hi; /* valid bytes while !full */
+	bool full;
+	uint8_t data[];
+};
+
+/* chunks deleted in one section (truncate, punch, reclaim steps) */
+enum { DEL_STEP = 256 };
+/* an inode with more buffered data than this is flushed by its writer */
+#define INODE_DIRTY_MAX (UINT64_C(16) << 20)
+
+/* ---- buffers [L3] -------------------------------------------------------------- */
+
+/* index of the first buffer with idx >= want */
+static size_t buf_lower(const struct sfs_inode *i, uint64_t want)
+{
+	size_t lo = 0, hi = i->nbufs;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (i->bufs[mid]->idx < want)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct sfs_cbuf *buf_find(const struct sfs_inode *i, uint64_t idx)
+{
+	size_t p = buf_lower(i, idx);
+	return p < i->nbufs && i->bufs[p]->idx == idx ? i->bufs[p] : NULL;
+}
+
+static int buf_new(struct sfs *sfs, struct sfs_inode *i, uint64_t idx, struct sfs_cbuf **out)
+{
+	size_t p = buf_lower(i, idx);
+	struct sfs_cbuf *b;
+
+	if (i->nbufs == i->capbufs) {
+		size_t nc = i->capbufs ? i->capbufs * 2 : 8;
+		struct sfs_cbuf **nb = realloc(i->bufs, nc * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		i->bufs = nb;
+		i->capbufs = nc;
+	}
+	b = malloc(sizeof(*b) + sfs->chunk_size);
+	if (!b)
+		return -ENOMEM;
+	b->idx = idx;
+	b->lo = b->hi = 0;
+	b->full = false;
+	memmove(&i->bufs[p + 1], &i->bufs[p], (i->nbufs - p) * sizeof(*i->bufs));
+	i->bufs[p] = b;
+	i->nbufs++;
+	i->nbufs_pub = i->nbufs;
+	sfs->dirty_bytes += sfs->chunk_size;
+	if (i->nbufs == 1)
+		sfs_inode_mark_dirty(sfs, i);
+	*out = b;
+	return 0;
+}
+
+static void buf_drop(struct sfs *sfs, struct sfs_inode *i, size_t p)
+{
+	free(i->bufs[p]);
+	memmove(&i->bufs[p], &i->bufs[p + 1], (i->nbufs - p - 1) * sizeof(*i->bufs));
+	i->nbufs--;
+	i->nbufs_pub = i->nbufs;
+	sfs->dirty_bytes -= sfs->chunk_size;
+}
+
+void sfs_data_discard(struct sfs *sfs, struct sfs_inode *i)
+{
+	while (i->nbufs)
+		buf_drop(sfs, i, i->nbufs - 1);
+	sfs_inode_clear_dirty(sfs, i);
+}
+
+/* ---- reading stored data ----------------------------------------------------------- */
+
+/* Bytes [off, off+len) of blob id into dst; *n receives the bytes the blob
+   holds there (it may end early: the rest reads as zeros). Tree lock held
+   shared on entry, released on return. */
+static int blob_read_unlock(struct sfs *sfs, uint64_t id, uint32_t off, uint32_t len, uint8_t *dst,
+			    size_t *n)
+{
+	int r = store_blob_read(sfs->txn, id, off, dst, len, n);
+	sfs_rd_end(sfs);
+	return r;
+}
+
+/* Stored bytes [off, off+len) of chunk idx of a chunked file. */
+static int chunk_read(struct sfs *sfs, uint64_t ino, uint64_t idx, uint32_t off, uint32_t len,
+		      uint8_t *dst)
+{
+	uint8_t key[16], val[8];
+	size_t vl = 0, n = 0;
+	int r = sfs_rd_begin(sfs);
+
+	if (r < 0)
+		return r;
+	r = store_get(sfs->txn, sfs->t.chunk, key, sfs_key_ino2(key, ino, idx), val, sizeof(val), &vl);
+	if (r == -ENOENT || (r == 0 && vl != 8)) {
+		sfs_rd_end(sfs);
+		if (r == 0) {
+			sfs_log(LOG_ERR, "inode %llu chunk %llu: malformed chunk row",
+				(unsigned long long)ino, (unsigned long long)idx);
+			return -EIO;
+		}
+		memset(dst, 0, len);
+		return 0;
+	}
+	if (r < 0) {
+		sfs_rd_end(sfs);
+		return r;
+	}
+	r = blob_read_unlock(sfs, sfs_get_le64(val), off, len, dst, &n);
+	if (r < 0)
+		return r;
+	if (n < len)
+		memset(dst + n, 0, len - n);
+	return 0;
+}
+
+/* Stored bytes [off, off+len) of chunk idx of i, inline or chunked. */
+static int stored_read(struct sfs *sfs, struct sfs_inode *i, uint64_t idx, uint32_t off,
+		       uint32_t len, uint8_t *dst)
+{
+	uint32_t flags, ilen;
+
+	pthread_mutex_lock(&i->attr_mu);
+	flags = i->a.flags;
+	ilen = i->a.inline_len;
+	pthread_mutex_unlock(&i->attr_mu);
+	if (!(flags & SFS_IF_INLINE))
+		return chunk_read(sfs, i->ino, idx, off, len, dst);
+
+	memset(dst, 0, len);
+	if (idx != 0 || off >= ilen)
+		return 0;
+	uint8_t *tmp = malloc(ilen);
+	size_t n = 0;
+	if (!tmp)
+		return -ENOMEM;
+	int r = sfs_rd_begin(sfs);
+	if (r == 0) {
+		r = sfs_inode_read_inline(sfs, i->ino, tmp, ilen, &n);
+		sfs_rd_end(sfs);
+	}
+	if (r == 0 && n > off)
+		memcpy(dst, tmp + off, n - off < len ? n - off : len);
+	free(tmp);
+	return r;
+}
+
+/* Make b full: read the stored chunk around its valid range. */
+static int buf_fill(struct sfs *sfs, struct sfs_inode *i, struct sfs_cbuf *b)
+{
+	int r = 0;
+
+	if (b->full)
+		return 0;
+	if (b->lo == b->hi) {
+		r = stored_read(sfs, i, b->idx, 0, sfs->chunk_size, b->data);
+	} else {
+		if (b->lo > 0)
+			r = stored_read(sfs, i, b->idx, 0, b->lo, b->data);
+		if (r == 0 && b->hi < sfs->chunk_size)
+			r = stored_read(sfs, i, b->idx, b->hi, sfs->chunk_size - b->hi,
+					b->data + b->hi);
+	}
+	if (r == 0)
+		b->full = true;
+	return r;
+}
+
+/* The file's bytes [off, off+n): buffers over stored data. io lock held. */
+static int data_read(struct sfs *sfs, struct sfs_inode *i, uint8_t *out, size_t n, uint64_t off)
+{
+	uint32_t cs = sfs->chunk_size;
+
+	while (n) {
+		uint64_t idx = off / cs;
+		uint32_t coff = (uint32_t)(off % cs);
+		uint32_t len = (uint32_t)(n < cs - coff ? n : cs - coff);
+		struct sfs_cbuf *b = buf_find(i, idx);
+
+		if (b && (b->full || (coff >= b->lo && coff + len <= b->hi))) {
+			memcpy(out, b->data + coff, len);
+		} else {
+			int r = stored_read(sfs, i, idx, coff, len, out);
+			if (r < 0)
+				return r;
+			if (b && b->hi > b->lo) {
+				uint32_t s = coff > b->lo ? coff : b->lo;
+				uint32_t e = coff + len < b->hi ? coff + len : b->hi;
+				if (s < e)
+					memcpy(out + (s - coff), b->data + s, e - s);
+			}
+		}
+		out += len;
+		off += len;
+		n -= len;
+	}
+	return 0;
+}
+
+/* ---- writing into buffers ------------------------------------------------------------ */
+
+static int data_write(struct sfs *sfs, struct sfs_inode *i, const uint8_t *src, size_t n,
+		      uint64_t off)
+{
+	uint32_t cs = sfs->chunk_size;
+
+	while (n) {
+		uint64_t idx = off / cs;
+		uint32_t coff = (uint32_t)(off % cs);
+		uint32_t len = (uint32_t)(n < cs - coff ? n : cs - coff);
+		struct sfs_cbuf *b = buf_find(i, idx);
+		int r;
+
+		if (!b) {
+			r = buf_new(sfs, i, idx, &b);
+			if (r < 0)
+				return r;
+		}
+		if (b->full) {
+			/* nothing to track */
+		} else if (b->lo == b->hi) {
+			b->lo = coff;
+			b->hi = coff + len;
+		} else if (coff <= b->hi && coff + len >= b->lo) {
+			if (coff < b->lo)
+				b->lo = coff;
+			if (coff + len > b->hi)
+				b->hi = coff + len;
+		} else {
+			r = buf_fill(sfs, i, b);
+			if (r < 0)
+				return r;
+		}
+		memcpy(b->data + coff, src, len);
+		if (!b->full && b->lo == 0 && b->hi == cs)
+			b->full = true;
+		src += len;
+		off += len;
+		n -= len;
+	}
+	return 0;
+}
+
+/* ---- storing chunks ------------------------------------------------------------------- */
+
+static size_t trimmed(const uint8_t *p, size_t len)
+{
+	while (len >= 8) {
+		uint64_t w;
+		memcpy(&w, p + len - 8, 8);
+		if (w)
+			break;
+		len -= 8;
+	}
+	while (len && p[len - 1] == 0)
+		len--;
+	return len;
+}
+
+static int chunk_get(struct sfs *sfs, uint64_t ino, uint64_t idx, uint64_t *id)
+{
+	uint8_t key[16], val[8];
+	size_t vl = 0;
+	int r = store_get(sfs->txn, sfs->t.chunk, key, sfs_key_ino2(key, ino, idx), val, sizeof(val),
+			  &vl);
+	if (r == 0 && vl != 8)
+		return -EIO;
+	if (r == 0)
+		*id = sfs_get_le64(val);
+	return r;
+}
+
+static int64_t blob_stored(struct sfs *sfs, uint64_t id)
+{
+	struct store_blob_info bi;
+	return store_blob_stat(sfs->txn, id, &bi) == 0 ? (int64_t)bi.stored : 0;
+}
+
+/* Point chunk (ino, idx) at blob id (0 = make it a hole), taking over one
+   reference to id and dropping the old blob's. Tree lock exclusive. */
+static int chunk_set(struct sfs *sfs, uint64_t ino, uint64_t idx, uint64_t id, int64_t *dblocks)
+{
+	uint8_t key[16], val[8];
+	size_t kl = sfs_key_ino2(key, ino, idx);
+	uint64_t old = 0;
+	int r = chunk_get(sfs, ino, idx, &old);
+
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (id) {
+		sfs_put_le64(val, id);
+		r = sfs_put(sfs, sfs->t.chunk, key, kl, val, 8, 0);
+		if (r < 0)
+			return r;
+		*dblocks += blob_stored(sfs, id);
+	} else if (old) {
+		r = sfs_del(sfs, sfs->t.chunk, key, kl);
+		if (r < 0)
+			return r;
+	}
+	if (old) {
+		*dblocks -= blob_stored(sfs, old);
+		r = sfs_blob_unref(sfs, old);
+	}
+	return r;
+}
+
+int sfs_chunks_delete(struct sfs *sfs, uint64_t ino, uint64_t from, uint64_t to, unsigned max,
+		      uint64_t *freed, bool *done)
+{
+	store_cursor *c = NULL;
+	unsigned n = 0;
+	int r = store_cursor_open(sfs->txn, sfs->t.chunk, &c);
+
+	*done = false;
+	while (r == 0) {
+		uint8_t key[16];
+		const void *k, *v;
+		size_t kl, vl;
+
+		r = store_cursor_seek(c, STORE_SEEK_GE, key, sfs_key_ino2(key, ino, from));
+		if (r == 0)
+			r = store_cursor_get(c, &k, &kl, &v, &vl);
+		if (r == -ENOENT || (r == 0 && (kl != 16 || sfs_get_be64(k) != ino ||
+						sfs_get_be64((const uint8_t *)k + 8) >= to))) {
+			*done = true;
+			r = 0;
+			break;
+		}
+		if (r < 0)
+			break;
+		if (n >= max)
+			break;
+		if (vl != 8) {
+			r = -EIO;
+			break;
+		}
+		uint64_t idx = sfs_get_be64((const uint8_t *)k + 8), id = sfs_get_le64(v);
+		*freed += (uint64_t)blob_stored(sfs, id);
+		r = sfs_del(sfs, sfs->t.chunk, key, sfs_key_ino2(key, ino, idx));
+		if (r == 0)
+			r = sfs_blob_unref(sfs, id);
+		from = idx + 1;
+		n++;
+	}
+	if (c)
+		store_cursor_close(c);
+	return r;
+}
+
+struct item {
+	uint64_t idx;
+	store_blob_prep *prep; /* NULL: the chunk becomes a hole */
+};
+
+/*
+ * Write the buffers and the row of i into the batch [D2], deleting chunk
+ * rows [del_from, del_to) in the same section [D8] (the caller keeps that
+ * range small). io lock held exclusively.
+ */
+static int flush_range(struct sfs *sfs, struct sfs_inode *i, uint64_t del_from, uint64_t del_to)
+{
+	uint32_t cs = sfs->chunk_size;
+	struct sfs_attr a;
+	struct item *items = NULL;
+	size_t nitems = 0;
+	uint8_t *inl = NULL;
+	size_t inl_len = 0;
+	uint64_t bytes = 0, freed = 0, size;
+	int64_t dblocks = 0;
+	bool was_inline, want_inline, done;
+	int r = 0;
+
+	sfs_inode_attr(i, &a);
+	if (!S_ISREG(a.mode))
+		return 0;
+	size = a.size;
+	was_inline = a.flags & SFS_IF_INLINE;
+	want_inline = size <= sfs->inline_max;
+	if (i->nbufs == 0 && size == i->size_flushed && was_inline == want_inline &&
+	    del_from >= del_to)
+		return 0;
+	if (a.nlink == 0 && sfs_inode_opens(sfs, i) == 0) {
+		sfs_data_discard(sfs, i); /* nobody can read it again */
+		return 0;
+	}
+	while (i->nbufs && i->bufs[i->nbufs - 1]->idx * (uint64_t)cs >= size)
+		buf_drop(sfs, i, i->nbufs - 1);
+
+	/* prepare: fill partial buffers and compress, outside the tree lock */
+	if (want_inline) {
+		inl = malloc(size ? size : 1);
+		if (!inl)
+			return -ENOMEM;
+		r = data_read(sfs, i, inl, size, 0);
+		inl_len = trimmed(inl, size);
+	} else {
+		if (was_inline && a.inline_len && !buf_find(i, 0)) {
+			struct sfs_cbuf *b;
+			r = buf_new(sfs, i, 0, &b);
+			if (r == 0)
+				r = buf_fill(sfs, i, b);
+		}
+		if (r == 0 && i->nbufs) {
+			items = calloc(i->nbufs, sizeof(*items));
+			if (!items)
+				r = -ENOMEM;
+		}
+		for (size_t k = 0; r == 0 && k < i->nbufs; k++) {
+			struct sfs_cbuf *b = i->bufs[k];
+			uint64_t start = b->idx * (uint64_t)cs;
+			uint32_t len = (uint32_t)(size - start < cs ? size - start : cs);
+			if (!b->full && !(b->lo == 0 && b->hi >= len))
+				r = buf_fill(sfs, i, b);
+			if (r < 0)
+				break;
+			size_t t = trimmed(b->data, len);
+			items[nitems].idx = b->idx;
+			if (t)
+				r = store_blob_prepare(sfs->s, b->data, t, sfs->blob_flags,
+						       &items[nitems].prep);
+			nitems++;
+			bytes += t;
+		}
+	}
+	if (r < 0)
+		goto out;
+
+	r = sfs_tx_begin(sfs, (unsigned)(2 * nitems + 4 + 2 * (del_to - del_from)), bytes);
+	if (r < 0)
+		goto out;
+	if (want_inline && !was_inline)
+		r = chunk_set(sfs, i->ino, 0, 0, &dblocks);
+	for (size_t k = 0; r == 0 && k < nitems; k++) {
+		uint64_t id = 0;
+		if (items[k].prep)
+			r = sfs_blob_put(sfs, items[k].prep, &id);
+		if (r == 0)
+			r = chunk_set(sfs, i->ino, items[k].idx, id, &dblocks);
+	}
+	if (r == 0 && del_from < del_to) {
+		r = sfs_chunks_delete(sfs, i->ino, del_from, del_to, UINT32_MAX, &freed, &done);
+		dblocks -= (int64_t)freed;
+	}
+	if (r == 0) {
+		pthread_mutex_lock(&i->attr_mu);
+		if (want_inline) {
+			i->a.flags |= SFS_IF_INLINE;
+			i->a.blocks = inl_len;
+		} else {
+			int64_t bl = (was_inline ? 0 : (int64_t)i->a.blocks) + dblocks;
+			i->a.flags &= ~(uint32_t)SFS_IF_INLINE;
+			i->a.blocks = bl > 0 ? (uint64_t)bl : 0;
+		}
+		pthread_mutex_unlock(&i->attr_mu);
+		i->size_flushed = size;
+		const void *nin = want_inline ? (const void *)inl : was_inline ? "" : NULL;
+		r = sfs_inode_write(sfs, i, nin, want_inline ? inl_len : 0);
+	}
+	sfs_tx_end(sfs, r);
+	if (r == 0) {
+		while (i->nbufs)
+			buf_drop(sfs, i, i->nbufs - 1);
+		sfs_inode_clear_dirty(sfs, i);
+	}
+out:
+	for (size_t k = 0; k < nitems; k++)
+		if (items[k].prep)
+			store_blob_prep_free(items[k].prep);
+	free(items);
+	free(inl);
+	return r;
+}
+
+int sfs_data_flush(struct sfs *sfs, struct sfs_inode *i)
+{
+	return flush_range(sfs, i, 0, 0);
+}
+
+int sfs_data_flush_all(struct sfs *sfs)
+{
+	struct sfs_inode **arr;
+	size_t n = sfs_inode_dirty_list(sfs, &arr);
+	int err = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		struct sfs_inode *i = arr[k];
+		pthread_rwlock_wrlock(&i->io);
+		int r = sfs_data_flush(sfs, i);
+		if (r < 0) {
+			i->wb_err = r;
+			err = r;
+		}
+		pthread_rwlock_unlock(&i->io);
+		sfs_inode_put(sfs, i);
+	}
+	free(arr);
+	return err;
+}
+
+/* ---- truncate and punch --------------------------------------------------------- */
+
+/* Chunk rows that may exist at or past chunk `first` of i (from the size the
+   stored data covers). */
+static uint64_t chunks_past(struct sfs *sfs, struct sfs_inode *i, uint64_t first)
+{
+	uint64_t last = (i->size_flushed + sfs->chunk_size - 1) / sfs->chunk_size;
+	bool inl;
+
+	pthread_mutex_lock(&i->attr_mu);
+	inl = i->a.flags & SFS_IF_INLINE;
+	pthread_mutex_unlock(&i->attr_mu);
+	return inl || last <= first ? 0 : last - first;
+}
+
+/* Zero [zs, ze) of chunk idx through a full buffer. */
+static int zero_in_chunk(struct sfs *sfs, struct sfs_inode *i, uint64_t idx, uint32_t zs,
+			 uint32_t ze)
+{
+	struct sfs_cbuf *b = buf_find(i, idx);
+	int r = 0;
+
+	if (!b)
+		r = buf_new(sfs, i, idx, &b);
+	if (r == 0)
+		r = buf_fill(sfs, i, b);
+	if (r == 0)
+		memset(b->data + zs, 0, ze - zs);
+	return r;
+}
+
+int sfs_data_truncate(struct sfs *sfs, struct sfs_inode *i, uint64_t size)
+{
+	uint32_t cs = sfs->chunk_size;
+	uint64_t old, first = (size + cs - 1) / cs, past;
+	struct timespec now;
+	int r = 0;
+
+	if (size > SFS_MAX_FILE_SIZE)
+		return -EFBIG;
+	pthread_mutex_lock(&i->attr_mu);
+	old = i->a.size;
+	pthread_mutex_unlock(&i->attr_mu);
+	past = chunks_past(sfs, i, first);
+	if (size < old) {
+		while (i->nbufs && i->bufs[i->nbufs - 1]->idx * (uint64_t)cs >= size)
+			buf_drop(sfs, i, i->nbufs - 1);
+		if (size % cs && (buf_find(i, size / cs) || i->size_flushed > size))
+			r = zero_in_chunk(sfs, i, size / cs, (uint32_t)(size % cs), cs);
+		if (r < 0)
+			return r;
+	}
+	sfs_now(&now);
+	pthread_mutex_lock(&i->attr_mu);
+	i->a.size = size;
+	i->a.mtime = i->a.ctime = now;
+	pthread_mutex_unlock(&i->attr_mu);
+
+	if (past <= DEL_STEP)
+		return flush_range(sfs, i, first, past ? first + past : first); /* [D8] */
+
+	/* many chunks: an orphan row first, so that a crash leaves them to the
+	   next mount's recovery [D9] */
+	uint8_t key[8];
+	r = sfs_tx_begin(sfs, 1, 0);
+	if (r < 0)
+		return r;
+	r = sfs_put(sfs, sfs->t.orphan, key, sfs_key_ino(key, i->ino), "", 0, 0);
+	sfs_tx_end(sfs, r);
+	if (r == 0)
+		r = flush_range(sfs, i, 0, 0);
+	if (r == 0)
+		r = sfs_inode_reclaim(sfs, i->ino, i, true);
+	return r;
+}
+
+/* Zero [off, end) of i (end <= size): whole chunks become holes. */
+static int data_punch(struct sfs *sfs, struct sfs_inode *i, uint64_t off, uint64_t end)
+{
+	uint32_t cs = sfs->chunk_size;
+	uint64_t size, hf, ht, c0, c1;
+	bool inl;
+	int r = 0;
+
+	pthread_mutex_lock(&i->attr_mu);
+	size = i->a.size;
+	inl = i->a.flags & SFS_IF_INLINE;
+	pthread_mutex_unlock(&i->attr_mu);
+	if (end > size)
+		end = size;
+	if (off >= end)
+		return 0;
+	c0 = off / cs;
+	c1 = (end - 1) / cs;
+	/* a chunk whose live part [c*cs, min((c+1)*cs, size)) lies wholly in
+	   [off, end) becomes a hole; the others are zeroed in a buffer */
+	bool c1_cov = end % cs == 0 || end == size;
+	bool c0_cov = off % cs == 0 && (c0 < c1 || c1_cov);
+	hf = c0_cov ? c0 : c0 + 1;
+	ht = c1_cov ? c1 + 1 : c1;
+	if (inl) {
+		hf = ht = 0; /* inline data: rewrite it */
+		r = zero_in_chunk(sfs, i, 0, (uint32_t)off, (uint32_t)end);
+	} else {
+		if (!c0_cov)
+			r = zero_in_chunk(sfs, i, c0, (uint32_t)(off % cs),
+					  c0 == c1 ? (uint32_t)(end - c0 * cs) : cs);
+		if (r == 0 && !c1_cov && c1 != c0)
+			r = zero_in_chunk(sfs, i, c1, 0, (uint32_t)(end - c1 * cs));
+		for (size_t p = buf_lower(i, hf); r == 0 && p < i->nbufs && i->bufs[p]->idx < ht;)
+			buf_drop(sfs, i, p);
+	}
+	if (r < 0)
+		return r;
+	if (hf >= ht)
+		return flush_range(sfs, i, 0, 0);
+	if (ht - hf <= DEL_STEP)
+		return flush_range(sfs, i, hf, ht);
+	r = flush_range(sfs, i, 0, 0);
+	for (bool done = false; r == 0 && !done;) {
+		uint64_t freed = 0;
+		r = sfs_tx_begin(sfs, DEL_STEP + 2, 0);
+		if (r < 0)
+			break;
+		r = sfs_chunks_delete(sfs, i->ino, hf, ht, DEL_STEP, &freed, &done);
+		if (r == 0) {
+			pthread_mutex_lock(&i->attr_mu);
+			i->a.blocks = i->a.blocks > freed ? i->a.blocks - freed : 0;
+			pthread_mutex_unlock(&i->attr_mu);
+			r = sfs_inode_write(sfs, i, NULL, 0);
+		}
+		sfs_tx_end(sfs, r);
+	}
+	return r;
+}
+
+/* ---- operations ---------------------------------------------------------------- */
+
+void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct sfs *sfs = sfs_of(req);
+	struct sfs_inode *i;
+	uint8_t *buf = NULL;
+	uint64_t fsize;
+	size_t n = 0;
+	int r = 0;
+
+	(void)fi;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	i = sfs_inode_grab_req(req, ino);
+	if (!i)
+		return;
+	pthread_rwlock_rdlock(&i->io);
+	pthread_mutex_lock(&i->attr_mu);
+	fsize = i->a.size;
+	pthread_mutex_unlock(&i->attr_mu);
+	if ((uint64_t)off < fsize) {
+		n = fsize - (uint64_t)off < size ? (size_t)(fsize - (uint64_t)off) : size;
+		buf = malloc(n);
+		r = buf ? data_read(sfs, i, buf, n, (uint64_t)off) : -ENOMEM;
+	}
+	pthread_rwlock_unlock(&i->io);
+	sfs_inode_put(sfs, i);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_buf(req, (const char *)buf, n);
+	free(buf);
+}
+
+void sfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		  struct fuse_file_info *fi)
+{
+	struct sfs *sfs = sfs_of(req);
+	struct sfs_inode *i;
+	struct timespec now;
+	int r = 0;
+
+	(void)fi;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if ((uint64_t)off >= SFS_MAX_FILE_SIZE) {
+		fuse_reply_err(req, EFBIG);
+		return;
+	}
+	if (size > SFS_MAX_FILE_SIZE - (uint64_t)off)
+		size = (size_t)(SFS_MAX_FILE_SIZE - (uint64_t)off);
+	if (sfs->opt.ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (sfs->broken) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	i = sfs_inode_grab_req(req, ino);
+	if (!i)
+		return;
+	pthread_rwlock_wrlock(&i->io);
+	r = sfs_space_check(sfs, size);
+	if (r == 0)
+		r = data_write(sfs, i, (const uint8_t *)buf, size, (uint64_t)off);
+	if (r == 0) {
+		sfs_now(&now);
+		pthread_mutex_lock(&i->attr_mu);
+		if ((uint64_t)off + size > i->a.size)
+			i->a.size = (uint64_t)off + size;
+		i->a.mtime = i->a.ctime = now;
+		pthread_mutex_unlock(&i->attr_mu);
+		if (sfs->opt.sync || (uint64_t)i->nbufs * sfs->chunk_size > INODE_DIRTY_MAX ||
+		    sfs->dirty_bytes > sfs->opt.cache)
+			r = sfs_data_flush(sfs, i);
+	}
+	pthread_rwlock_unlock(&i->io);
+	if (r == 0 && sfs->opt.sync)
+		r = sfs_sync_inode(sfs, i);
+	if (sfs->dirty_bytes > sfs->opt.cache)
+		sfs_batch_kick(sfs);
+	sfs_inode_put(sfs, i);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_write(req, size);
+}
+
+void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+		      struct fuse_file_info *fi)
+{
+	struct sfs *sfs = sfs_of(req);
+	struct sfs_inode *i;
+	uint64_t off = (uint64_t)offset, end, size;
+	int r = 0;
+
+	(void)fi;
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && (mode & FALLOC_FL_ZERO_RANGE)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (offset < 0 || length <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	end = off + (uint64_t)length;
+	if (end > SFS_MAX_FILE_SIZE || end < off) {
+		fuse_reply_err(req, EFBIG);
+		return;
+	}
+	if (sfs->opt.ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	i = sfs_inode_grab_req(req, ino);
+	if (!i)
+		return;
+	if (!S_ISREG(i->a.mode)) {
+		sfs_inode_put(sfs, i);
+		fuse_reply_err(req, S_ISDIR(i->a.mode) ? EISDIR : ENODEV);
+		return;
+	}
+	pthread_rwlock_wrlock(&i->io);
+	pthread_mutex_lock(&i->attr_mu);
+	size = i->a.size;
+	pthread_mutex_unlock(&i->attr_mu);
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		r = 0;
+		if (!(mode & FALLOC_FL_KEEP_SIZE) && end > size)
+			r = sfs_data_truncate(sfs, i, end);
+		if (r == 0)
+			r = data_punch(sfs, i, off, end);
+		if (r == 0) {
+			struct timespec now;
+			sfs_now(&now);
+			pthread_mutex_lock(&i->attr_mu);
+			i->a.mtime = i->a.ctime = now;
+			pthread_mutex_unlock(&i->attr_mu);
+		}
+	} else {
+		/* a copy-on-write image cannot set space aside: check there is
+		   room, and extend the size as asked */
+		r = sfs_space_check(sfs, end > size ? end - (off > size ? off : size) : 0);
+		if (r == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && end > size)
+			r = sfs_data_truncate(sfs, i, end);
+	}
+	if (r == 0 && sfs->opt.sync) {
+		r = sfs_data_flush(sfs, i);
+		pthread_rwlock_unlock(&i->io);
+		if (r == 0)
+			r = sfs_sync_inode(sfs, i);
+	} else {
+		pthread_rwlock_unlock(&i->io);
+	}
+	sfs_inode_put(sfs, i);
+	fuse_reply_err(req, r < 0 ? -r : 0);
+}
+
+/* Is chunk idx of i data (a buffer or a stored chunk)? Tree lock shared. */
+static int next_data_chunk(struct sfs *sfs, struct sfs_inode *i, uint64_t from, uint64_t *idx)
+{
+	size_t p = buf_lower(i, from);
+	uint64_t best = p < i->nbufs ? i->bufs[p]->idx : UINT64_MAX;
+	store_cursor *c = NULL;
+	uint8_t key[16];
+	const void *k;
+	size_t kl;
+	int r = store_cursor_open(sfs->txn, sfs->t.chunk, &c);
+
+	if (r == 0)
+		r = store_cursor_seek(c, STORE_SEEK_GE, key, sfs_key_ino2(key, i->ino, from));
+	if (r == 0)
+		r = store_cursor_get(c, &k, &kl, NULL, NULL);
+	if (r == 0 && kl == 16 && sfs_get_be64(k) == i->ino) {
+		uint64_t s = sfs_get_be64((const uint8_t *)k + 8);
+		if (s < best)
+			best = s;
+	}
+	if (c)
+		store_cursor_close(c);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	*idx = best;
+	return 0;
+}
+
+void sfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	struct sfs *sfs = sfs_of(req);
+	uint32_t cs = sfs->chunk_size;
+	struct sfs_inode *i;
+	struct sfs_attr a;
+	uint64_t res = 0, o = (uint64_t)off;
+	int r = 0;
+
+	(void)fi;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	i = sfs_inode_grab_req(req, ino);
+	if (!i)
+		return;
+	pthread_rwlock_rdlock(&i->io);
+	sfs_inode_attr(i, &a);
+	if (o >= a.size) {
+		r = -ENXIO;
+	} else if (a.flags & SFS_IF_INLINE) {
+		bool data = a.inline_len > 0 || i->nbufs > 0;
+		if (whence == SEEK_DATA && data)
+			res = o;
+		else if (whence == SEEK_DATA)
+			r = -ENXIO;
+		else
+			res = data ? a.size : o;
+	} else {
+		r = sfs_rd_begin(sfs);
+		if (r == 0) {
+			uint64_t c = o / cs, d = 0;
+			if (whence == SEEK_DATA) {
+				r = next_data_chunk(sfs, i, c, &d);
+				if (r == 0 && (d == UINT64_MAX || d * (uint64_t)cs >= a.size))
+					r = -ENXIO;
+				if (r == 0)
+					res = d * (uint64_t)cs > o ? d * (uint64_t)cs : o;
+			} else {
+				while (r == 0) {
+					if (c * (uint64_t)cs >= a.size) {
+						res = a.size;
+						break;
+					}
+					r = next_data_chunk(sfs, i, c, &d);
+					if (r == 0 && d != c) {
+						res = c * (uint64_t)cs > o ? c * (uint64_t)cs : o;
+						break;
+					}
+					c++;
+				}
+			}
+			sfs_rd_end(sfs);
+		}
+	}
+	pthread_rwlock_unlock(&i->io);
+	sfs_inode_put(sfs, i);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_lseek(req, (off_t)res);
+}
+
+/* Share whole chunks [ci, ci+n) of in as [co, co+n) of out; out's size
+   becomes at least end. Both io locks held, out has no buffers. */
+static int share_chunks(struct sfs *sfs, struct sfs_inode *in, struct sfs_inode *out, uint64_t ci,
+			uint64_t co, uint64_t n, uint64_t end)
+{
+	int64_t dblocks = 0;
+	int r = sfs_tx_begin(sfs, (unsigned)(3 * n + 4), 0);
+
+	if (r < 0)
+		return r;
+	for (uint64_t k = 0; r == 0 && k < n; k++) {
+		uint64_t id = 0;
+		r = chunk_get(sfs, in->ino, ci + k, &id);
+		if (r == -ENOENT) {
+			id = 0;
+			r = 0;
+		}
+		if (r == 0 && id)
+			r = sfs_blob_ref(sfs, id);
+		if (r == 0)
+			r = chunk_set(sfs, out->ino, co + k, id, &dblocks);
+	}
+	if (r == 0) {
+		struct timespec now;
+		sfs_now(&now);
+		pthread_mutex_lock(&out->attr_mu);
+		if (end > out->a.size)
+			out->a.size = end;
+		int64_t bl = (int64_t)out->a.blocks + dblocks;
+		out->a.blocks = bl > 0 ? (uint64_t)bl : 0;
+		out->a.mtime = out->a.ctime = now;
+		out->size_flushed = out->a.size;
+		pthread_mutex_unlock(&out->attr_mu);
+		r = sfs_inode_write(sfs, out, NULL, 0);
+	}
+	sfs_tx_end(sfs, r);
+	return r;
+}
+
+/* copy_file_range: whole aligned chunks share their blob; the rest is copied */
+static int copy_range(struct sfs *sfs, struct sfs_inode *in, uint64_t off_in,
+		      struct sfs_inode *out, uint64_t off_out, uint64_t len, uint64_t *copied)
+{
+	uint32_t cs = sfs->chunk_size;
+	uint64_t done = 0, size_in;
+	uint8_t *tmp = NULL;
+	int r;
+
+	r = sfs_data_flush(sfs, in);
+	if (r == 0 && out != in)
+		r = sfs_data_flush(sfs, out);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&in->attr_mu);
+	size_in = in->a.size;
+	pthread_mutex_unlock(&in->attr_mu);
+	if (off_in >= size_in)
+		return 0;
+	if (len > size_in - off_in)
+		len = size_in - off_in;
+	if (len > (UINT64_C(1) << 30))
+		len = UINT64_C(1) << 30;
+	if (off_out >= SFS_MAX_FILE_SIZE)
+		return -EFBIG;
+	if (len > SFS_MAX_FILE_SIZE - off_out)
+		len = SFS_MAX_FILE_SIZE - off_out;
+
+	/* an inline destination that will outgrow inline data becomes chunked */
+	if (off_out % cs == 0 && off_in % cs == 0 && len >= cs &&
+	    (out->a.flags & SFS_IF_INLINE) && off_out + len > sfs->inline_max) {
+		pthread_mutex_lock(&out->attr_mu);
+		if (off_out + len > out->a.size)
+			out->a.size = off_out + len;
+		pthread_mutex_unlock(&out->attr_mu);
+		r = sfs_data_flush(sfs, out);
+		if (r < 0)
+			return r;
+	}
+
+	while (r == 0 && done < len) {
+		uint64_t pin = off_in + done, pout = off_out + done, rem = len - done, osize;
+		bool inl = (in->a.flags | out->a.flags) & SFS_IF_INLINE;
+
+		pthread_mutex_lock(&out->attr_mu);
+		osize = out->a.size;
+		pthread_mutex_unlock(&out->attr_mu);
+		if (!inl && pin % cs == 0 && pout % cs == 0 &&
+		    (rem >= cs || (pin + rem == size_in && pout + rem >= osize))) {
+			uint64_t n = rem >= cs ? rem / cs : 1;
+			if (n > DEL_STEP)
+				n = DEL_STEP;
+			uint64_t bytes = rem >= cs ? n * cs : rem;
+			if (out->nbufs)
+				r = sfs_data_flush(sfs, out);
+			if (r == 0)
+				r = share_chunks(sfs, in, out, pin / cs, pout / cs, n, pout + bytes);
+			if (r == 0)
+				done += bytes;
+			continue;
+		}
+		uint64_t piece = cs - pout % cs;
+		if (piece > rem)
+			piece = rem;
+		if (!tmp && !(tmp = malloc(cs)))
+			return -ENOMEM;
+		r = data_read(sfs, in, tmp, piece, pin);
+		if (r == 0)
+			r = sfs_space_check(sfs, piece);
+		if (r == 0)
+			r = data_write(sfs, out, tmp, piece, pout);
+		if (r == 0) {
+			struct timespec now;
+			sfs_now(&now);
+			pthread_mutex_lock(&out->attr_mu);
+			if (pout + piece > out->a.size)
+				out->a.size = pout + piece;
+			out->a.mtime = out->a.ctime = now;
+			pthread_mutex_unlock(&out->attr_mu);
+			done += piece;
+		}
+	}
+	free(tmp);
+	if (r == 0 && out->nbufs)
+		r = sfs_data_flush(sfs, out);
+	*copied = done;
+	return done ? 0 : r;
+}
+
+void sfs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			    struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			    struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	struct sfs *sfs = sfs_of(req);
+	struct sfs_inode *in = NULL, *out = NULL;
+	uint64_t copied = 0;
+	int r;
+
+	(void)fi_in;
+	(void)fi_out;
+	if (flags != 0 || off_in < 0 || off_out < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (sfs->opt.ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	r = sfs_inode_grab(sfs, ino_in, &in);
+	if (r == 0)
+		r = sfs_inode_grab(sfs, ino_out, &out);
+	if (r == 0 && (!S_ISREG(in->a.mode) || !S_ISREG(out->a.mode)))
+		r = -EINVAL;
+	if (r == 0) {
+		struct sfs_inode *first = in->ino <= out->ino ? in : out;
+		struct sfs_inode *second = first == in ? out : in;
+		pthread_rwlock_wrlock(&first->io);
+		if (second != first)
+			pthread_rwlock_wrlock(&second->io);
+		r = copy_range(sfs, in, (uint64_t)off_in, out, (uint64_t)off_out, len, &copied);
+		if (second != first)
+			pthread_rwlock_unlock(&second->io);
+		pthread_rwlock_unlock(&first->io);
+		if (r == 0 && sfs->opt.sync)
+			r = sfs_sync_inode(sfs, out);
+	}
+	sfs_inode_put(sfs, in);
+	sfs_inode_put(sfs, out);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_write(req, (size_t)copied);
+}
