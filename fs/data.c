@@ -48,6 +48,19 @@ enum { DEL_STEP = 256 };
 /* an inode with more buffered data than this is flushed by its writer */
 #define INODE_DIRTY_MAX (UINT64_C(16) << 20)
 
+/*
+ * A data change sets mtime and ctime — except with the kernel's writeback
+ * cache, where the kernel owns the times of a regular file: it keeps its own
+ * (ignoring ours while it caches the inode) and sends them in a SETATTR when
+ * it changed them. Setting ours too would store a time the user never saw.
+ * attr_mu held.
+ */
+static void data_times(struct sfs *sfs, struct sfs_inode *i, const struct timespec *now)
+{
+	if (!sfs->writeback)
+		i->a.mtime = i->a.ctime = *now;
+}
+
 /* ---- buffers [L3] -------------------------------------------------------------- */
 
 /* index of the first buffer with idx >= want */
@@ -120,12 +133,23 @@ void sfs_data_discard(struct sfs *sfs, struct sfs_inode *i)
 
 /* Bytes [off, off+len) of blob id into dst; *n receives the bytes the blob
    holds there (it may end early: the rest reads as zeros). Tree lock held
-   shared on entry, released on return. */
+   shared on entry, released on return: the blob is located under it, and
+   read outside it while a read txn begun under it pins its pages (the store
+   never reuses blob pages while an older snapshot lives, store [I2]). */
 static int blob_read_unlock(struct sfs *sfs, uint64_t id, uint32_t off, uint32_t len, uint8_t *dst,
 			    size_t *n)
 {
-	int r = store_blob_read(sfs->txn, id, off, dst, len, n);
+	struct store_blob_info bi;
+	store_txn *pin = NULL;
+	int r = store_blob_stat(sfs->txn, id, &bi);
+
+	if (r == 0)
+		r = store_txn_begin(sfs->s, STORE_TXN_READ, &pin);
 	sfs_rd_end(sfs);
+	if (r == 0)
+		r = store_blob_read_at(sfs->s, &bi, off, dst, len, n);
+	if (pin)
+		store_txn_abort(pin);
 	return r;
 }
 
@@ -335,6 +359,7 @@ static int chunk_set(struct sfs *sfs, uint64_t ino, uint64_t idx, uint64_t id, i
 
 	if (r < 0 && r != -ENOENT)
 		return r;
+	r = 0;
 	if (id) {
 		sfs_put_le64(val, id);
 		r = sfs_put(sfs, sfs->t.chunk, key, kl, val, 8, 0);
@@ -601,7 +626,7 @@ int sfs_data_truncate(struct sfs *sfs, struct sfs_inode *i, uint64_t size)
 	sfs_now(&now);
 	pthread_mutex_lock(&i->attr_mu);
 	i->a.size = size;
-	i->a.mtime = i->a.ctime = now;
+	data_times(sfs, i, &now);
 	pthread_mutex_unlock(&i->attr_mu);
 
 	if (past <= DEL_STEP)
@@ -638,6 +663,13 @@ static int data_punch(struct sfs *sfs, struct sfs_inode *i, uint64_t off, uint64
 		end = size;
 	if (off >= end)
 		return 0;
+	if (inl && size > sfs->inline_max) {
+		/* stored inline, grown in buffers: store it as chunks first */
+		r = flush_range(sfs, i, 0, 0);
+		if (r < 0)
+			return r;
+		inl = false;
+	}
 	c0 = off / cs;
 	c1 = (end - 1) / cs;
 	/* a chunk whose live part [c*cs, min((c+1)*cs, size)) lies wholly in
@@ -758,7 +790,7 @@ void sfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, 
 		pthread_mutex_lock(&i->attr_mu);
 		if ((uint64_t)off + size > i->a.size)
 			i->a.size = (uint64_t)off + size;
-		i->a.mtime = i->a.ctime = now;
+		data_times(sfs, i, &now);
 		pthread_mutex_unlock(&i->attr_mu);
 		if (sfs->opt.sync || (uint64_t)i->nbufs * sfs->chunk_size > INODE_DIRTY_MAX ||
 		    sfs->dirty_bytes > sfs->opt.cache)
@@ -832,7 +864,7 @@ void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, of
 			struct timespec now;
 			sfs_now(&now);
 			pthread_mutex_lock(&i->attr_mu);
-			i->a.mtime = i->a.ctime = now;
+			data_times(sfs, i, &now);
 			pthread_mutex_unlock(&i->attr_mu);
 		}
 	} else {
@@ -980,7 +1012,7 @@ static int share_chunks(struct sfs *sfs, struct sfs_inode *in, struct sfs_inode 
 			out->a.size = end;
 		int64_t bl = (int64_t)out->a.blocks + dblocks;
 		out->a.blocks = bl > 0 ? (uint64_t)bl : 0;
-		out->a.mtime = out->a.ctime = now;
+		data_times(sfs, out, &now);
 		out->size_flushed = out->a.size;
 		pthread_mutex_unlock(&out->attr_mu);
 		r = sfs_inode_write(sfs, out, NULL, 0);
@@ -1066,7 +1098,7 @@ static int copy_range(struct sfs *sfs, struct sfs_inode *in, uint64_t off_in,
 			pthread_mutex_lock(&out->attr_mu);
 			if (pout + piece > out->a.size)
 				out->a.size = pout + piece;
-			out->a.mtime = out->a.ctime = now;
+			data_times(sfs, out, &now);
 			pthread_mutex_unlock(&out->attr_mu);
 			done += piece;
 		}

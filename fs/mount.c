@@ -205,6 +205,7 @@ void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->time_gran = 1;
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
+	sfs->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
 	if (sfs->opt.acl && !(conn->want & FUSE_CAP_POSIX_ACL))
 		sfs_log(LOG_WARNING, "the kernel does not support POSIX ACLs over FUSE");
 }

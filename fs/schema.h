@@ -29,8 +29,9 @@ enum {
 	SFS_ROOT_INO = 1,           /* FUSE_ROOT_ID */
 };
 
-/* Largest file size (EFBIG past it): 1 PiB. */
-#define SFS_MAX_FILE_SIZE (UINT64_C(1) << 50)
+/* Largest file size: the kernel's own limit for FUSE (MAX_LFS_FILESIZE), so
+   that the kernel, not a delayed write-back, refuses writes past it. */
+#define SFS_MAX_FILE_SIZE ((uint64_t)INT64_MAX)
 
 /* ---- integer encodings: keys big-endian (they sort), values little-endian --- */
 

@@ -256,6 +256,7 @@ struct sfs {
 	uint32_t inline_max;
 	unsigned blob_flags; /* STORE_BLOB_LZ4 or 0 */
 	double attr_timeout, entry_timeout;
+	bool writeback;      /* kernel writeback cache: it owns c/mtime of writes */
 
 	/* [L1] the batch: one long write txn, or a read txn on ro mounts */
 	pthread_rwlock_t tree;
