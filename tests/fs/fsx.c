@@ -14,6 +14,8 @@
  *   -l LEN   largest file size (default 1 MiB + 12345)
  *   -s SAVE  at the end write the model's bytes to SAVE (to compare the
  *            file with after an unmount and remount)
+ *   -x KINDS leave out these operations (comma-separated names as printed,
+ *            e.g. -x punch,zero,zero-keep), to narrow a failure down
  * On a mismatch it prints the seed, the operation, the first differing
  * offset with bytes around it, the operation that last wrote there, and the
  * log of the last operations; exit 1.
@@ -55,12 +57,12 @@ static const char *const op_names[OP_COUNT] = {
 	"mapread", "mapwrite", "copy", "fsync", "drop-cache", "reopen",
 };
 
-/* Relative weights of the operations. */
-static const unsigned op_weight[OP_COUNT] = {
+/* Relative weights of the operations (-x sets some to 0). */
+static unsigned op_weight[OP_COUNT] = {
 	[OP_READ] = 20,    [OP_WRITE] = 25,    [OP_TRUNCATE] = 5, [OP_FALLOC] = 3,
 	[OP_FALLOC_KEEP] = 3, [OP_PUNCH] = 6,   [OP_ZERO] = 4,     [OP_ZERO_KEEP] = 3,
-	[OP_MAPREAD] = 8,  [OP_MAPWRITE] = 8,  [OP_COPY] = 8,     [OP_FSYNC] = 2,
-	[OP_DROP] = 2,     [OP_REOPEN] = 1,
+	[OP_MAPREAD] = 8,  [OP_MAPWRITE] = 8,  [OP_COPY] = 8,     [OP_FSYNC] = 1,
+	[OP_DROP] = 3,     [OP_REOPEN] = 1,
 };
 
 struct logent {
@@ -466,9 +468,12 @@ static void op_misc(enum op_kind k)
 			die("fsync: %s", strerror(errno));
 		break;
 	case OP_DROP:
-		/* Clean pages then drop them: the next reads come from the daemon. */
-		if (fsync(fd) < 0)
-			die("fsync: %s", strerror(errno));
+		/* Write dirty pages back (no fsync: no durable commit) and drop
+		 * them: the next reads come from the daemon. */
+		if (sync_file_range(fd, 0, 0,
+				    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+					    SYNC_FILE_RANGE_WAIT_AFTER) < 0)
+			die("sync_file_range: %s", strerror(errno));
 		if (posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0)
 			die("posix_fadvise: %s", strerror(errno));
 		break;
@@ -507,7 +512,7 @@ int main(int argc, char **argv)
 	int opt;
 
 	maxlen = 1024 * 1024 + 12345;
-	while ((opt = getopt(argc, argv, "dN:S:l:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "dN:S:l:s:x:")) != -1) {
 		switch (opt) {
 		case 'd':
 			direct = true;
@@ -525,8 +530,21 @@ int main(int argc, char **argv)
 		case 's':
 			save = optarg;
 			break;
+		case 'x':
+			for (char *t = strtok(optarg, ","); t; t = strtok(NULL, ",")) {
+				int k = 0;
+				while (k < OP_COUNT && strcmp(op_names[k], t) != 0)
+					k++;
+				if (k == OP_COUNT || k == OP_READ) {
+					fprintf(stderr, "fsx: cannot leave out \"%s\"\n", t);
+					return 2;
+				}
+				op_weight[k] = 0;
+			}
+			break;
 		default:
-			fprintf(stderr, "usage: fsx [-d] [-N OPS] [-S SEED] [-l MAXLEN] [-s SAVE] FILE\n");
+			fprintf(stderr, "usage: fsx [-d] [-N OPS] [-S SEED] [-l MAXLEN] [-s SAVE] "
+					"[-x KINDS] FILE\n");
 			return 2;
 		}
 	}

@@ -143,7 +143,7 @@ test_expect_success SLATEFS 'max_size: after deletes, writes succeed again' '
 	while read -r f; do rm "$MNT/full/$f" || exit 1; done <gone &&
 	sync "$MNT/full" &&
 	{ test ! -s sums.left || (cd "$MNT/full" && md5sum -c --quiet "$ML_TMP/sums.left"); } &&
-	dd if="$ML_TMP/rand4m" of="$MNT/full/again" bs=1M conv=fsync 2>/dev/null &&
+	dd if="$ML_TMP/rand4m" of="$MNT/full/again" bs=1M conv=fsync &&
 	cmp "$ML_TMP/rand4m" "$MNT/full/again" &&
 	test "$(stat -c %s "$IMG")" -le "$MAX"
 '
@@ -159,7 +159,7 @@ test_expect_success SLATEFS 'max_size: fill again, unmount, fsck, remount: all i
 	(cd "$MNT/full" && md5sum -c --quiet "$ML_TMP/sums") &&
 	rm -rf "$MNT/full" &&
 	mkdir "$MNT/after" &&
-	dd if="$ML_TMP/rand4m" of="$MNT/after/f" bs=1M conv=fsync 2>/dev/null &&
+	dd if="$ML_TMP/rand4m" of="$MNT/after/f" bs=1M conv=fsync &&
 	fs_umount &&
 	fs_fsck
 '

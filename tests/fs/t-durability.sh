@@ -23,8 +23,10 @@ crash() {
 	if test_have_prereq SLATEFS; then
 		fs_kill9 || return 1
 		kill -9 "$1" 2>/dev/null
+		wait "$1" 2>/dev/null
 	else
 		kill -9 "$1" 2>/dev/null
+		wait "$1" 2>/dev/null
 		fs_umount_at "$MNT" || return 1
 	fi
 	while kill -0 "$1" 2>/dev/null; do sleep 0.05; done

@@ -238,7 +238,7 @@ fs_mount_at() {
 			sh -c 'echo $$ >"$0"; exec "$@"' "$ml_pidf" "$SLATEFS" "$IMG" "$ml_mnt" -f "$@" \
 				</dev/null >>"$ML_DLOG" 2>&1
 			echo $? >"$ml_rcf.tmp" && mv "$ml_rcf.tmp" "$ml_rcf"
-		) &
+		) 2>>"$ML_DLOG" &
 		ml_w=0
 		while [ ! -s "$ml_pidf" ]; do
 			sleep 0.02
