@@ -5,7 +5,9 @@
 # truncations, renames, unlinks, each made durable, plus unsynced noise),
 # kill -9 the daemon at a random moment, remount, check every file against
 # the writer's log (durable changes byte for byte; interrupted ones old or
-# new), unmount cleanly and fsck.
+# new), unmount cleanly and fsck (the crashed image, before the remount, must
+# pass fsck too). Also: an unlinked file still open at the
+# kill is reclaimed at the next mount.
 test_description='durability of fsync across kill -9 of the daemon'
 . "$SLATEFS_SOURCE_DIR/tests/lib/mount-lib.sh"
 
@@ -42,6 +44,7 @@ test_expect_success "$ROUNDS rounds: durable writes, kill -9, remount, verify, f
 		ms=$(( $(ml_random 950) + 50 ))
 		sleep "$(printf "%d.%03d" $((ms / 1000)) $((ms % 1000)))"
 		crash "$writer" || { echo "round $round: crash step failed"; exit 1; }
+		fs_fsck || { echo "round $round: fsck of the crashed image failed"; exit 1; }
 		fs_mount || { echo "round $round: remount after kill -9 failed"; exit 1; }
 		"$DURABLE" verify "$MNT" "$STATE" >verify.out ||
 			{ cat verify.out; echo "round $round (killed after $ms ms) failed"; exit 1; }
@@ -58,6 +61,27 @@ test_expect_success 'a last clean mount sees the same files' '
 	"$DURABLE" verify "$MNT" "$STATE" &&
 	fs_umount &&
 	fs_fsck
+'
+
+test_expect_success SLATEFS 'an unlinked file still open at kill -9 is reclaimed at the next mount' '
+	fs_mount &&
+	head -c 3000000 /dev/urandom >"$MNT/orphan" &&
+	sync "$MNT/orphan" &&
+	exec 3<"$MNT/orphan" &&
+	rm "$MNT/orphan" &&
+	sync "$MNT" &&
+	head -c 100 <&3 >/dev/null &&
+	fs_kill9 &&
+	exec 3<&- &&
+	"$FSCK" -n "$IMG" >fsck.crashed 2>&1 &&
+	cat fsck.crashed &&
+	grep -E "(^|[^0-9])[1-9][0-9]* orphan" fsck.crashed &&
+	fs_mount &&
+	test ! -e "$MNT/orphan" &&
+	fs_umount &&
+	fs_fsck &&
+	cat "$ML_TMP/fsck.log" &&
+	! grep -E "(^|[^0-9])[1-9][0-9]* orphan" "$ML_TMP/fsck.log"
 '
 
 test_done
