@@ -94,7 +94,7 @@ void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_se
 		  FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
 		  FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
 	if (r == 0 && to_set) {
-		r = sfs_tx_begin(sfs, 3, 0);
+		r = sfs_tx_begin_free(sfs, 3);
 		if (r == 0) {
 			sfs_now(&now);
 			if ((to_set & FUSE_SET_ATTR_MODE) && sfs->opt.acl && !S_ISLNK(i->a.mode))

@@ -58,25 +58,31 @@ static void batch_break(struct sfs *sfs, int err, const char *what)
 	sfs->txn_dirty = false;
 }
 
-int sfs_tx_begin(struct sfs *sfs, unsigned nrows, uint64_t bytes)
+static int tx_begin(struct sfs *sfs, unsigned nrows, uint64_t bytes, bool grow)
 {
 	uint64_t need = ((uint64_t)nrows * ROW_PAGES + OP_PAGES) * store_page_size(sfs->s) + bytes;
 
 	for (int attempt = 0;; attempt++) {
-		int r;
+		int r = 0;
 
 		if (sfs->opt.ro)
 			return -EROFS;
-		pthread_rwlock_wrlock(&sfs->tree);
-		if (sfs->broken || !sfs->txn) {
+		/* operations that take space leave the reserve to those that
+		   free it: on a full image, rm must still work */
+		if (grow)
+			r = sfs_space_check(sfs, 0);
+		if (r == 0) {
+			pthread_rwlock_wrlock(&sfs->tree);
+			if (sfs->broken || !sfs->txn) {
+				pthread_rwlock_unlock(&sfs->tree);
+				return -EIO;
+			}
+			sfs->op_changes = 0;
+			r = store_txn_reserve(sfs->txn, need);
+			if (r == 0)
+				return 0;
 			pthread_rwlock_unlock(&sfs->tree);
-			return -EIO;
 		}
-		sfs->op_changes = 0;
-		r = store_txn_reserve(sfs->txn, need);
-		if (r == 0)
-			return 0;
-		pthread_rwlock_unlock(&sfs->tree);
 		if (r != -ENOSPC || attempt > 0)
 			return r;
 		/* space freed by this batch becomes reusable once it is durable */
@@ -85,6 +91,21 @@ int sfs_tx_begin(struct sfs *sfs, unsigned nrows, uint64_t bytes)
 		if (r < 0)
 			return r;
 	}
+}
+
+int sfs_tx_begin(struct sfs *sfs, unsigned nrows, uint64_t bytes)
+{
+	return tx_begin(sfs, nrows, bytes, true);
+}
+
+int sfs_tx_begin_free(struct sfs *sfs, unsigned nrows)
+{
+	return tx_begin(sfs, nrows, 0, false);
+}
+
+int sfs_tx_reserve(struct sfs *sfs, unsigned nrows)
+{
+	return store_txn_reserve(sfs->txn, (uint64_t)nrows * ROW_PAGES * store_page_size(sfs->s));
 }
 
 void sfs_tx_end(struct sfs *sfs, int err)

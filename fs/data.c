@@ -122,10 +122,15 @@ static void buf_drop(struct sfs *sfs, struct sfs_inode *i, size_t p)
 	sfs->dirty_bytes -= sfs->chunk_size;
 }
 
-void sfs_data_discard(struct sfs *sfs, struct sfs_inode *i)
+void sfs_data_free_bufs(struct sfs *sfs, struct sfs_inode *i)
 {
 	while (i->nbufs)
 		buf_drop(sfs, i, i->nbufs - 1);
+}
+
+void sfs_data_discard(struct sfs *sfs, struct sfs_inode *i)
+{
+	sfs_data_free_bufs(sfs, i);
 	sfs_inode_clear_dirty(sfs, i);
 }
 
@@ -408,6 +413,11 @@ int sfs_chunks_delete(struct sfs *sfs, uint64_t ino, uint64_t from, uint64_t to,
 			r = -EIO;
 			break;
 		}
+		/* the row and its blob go together, or neither; and the inode
+		   row can still be written after them */
+		r = sfs_tx_reserve(sfs, 6);
+		if (r < 0)
+			break;
 		uint64_t idx = sfs_get_be64((const uint8_t *)k + 8), id = sfs_get_le64(v);
 		*freed += (uint64_t)blob_stored(sfs, id);
 		r = sfs_del(sfs, sfs->t.chunk, key, sfs_key_ino2(key, ino, idx));
@@ -427,11 +437,10 @@ struct item {
 };
 
 /*
- * Write the buffers and the row of i into the batch [D2], deleting chunk
- * rows [del_from, del_to) in the same section [D8] (the caller keeps that
- * range small). io lock held exclusively.
+ * Write the buffers and the row of i into the batch, in one section [D2].
+ * io lock held exclusively.
  */
-static int flush_range(struct sfs *sfs, struct sfs_inode *i, uint64_t del_from, uint64_t del_to)
+int sfs_data_flush(struct sfs *sfs, struct sfs_inode *i)
 {
 	uint32_t cs = sfs->chunk_size;
 	struct sfs_attr a;
@@ -439,9 +448,9 @@ static int flush_range(struct sfs *sfs, struct sfs_inode *i, uint64_t del_from, 
 	size_t nitems = 0;
 	uint8_t *inl = NULL;
 	size_t inl_len = 0;
-	uint64_t bytes = 0, freed = 0, size;
+	uint64_t bytes = 0, size;
 	int64_t dblocks = 0;
-	bool was_inline, want_inline, done;
+	bool was_inline, want_inline;
 	int r = 0;
 
 	sfs_inode_attr(i, &a);
@@ -450,8 +459,7 @@ static int flush_range(struct sfs *sfs, struct sfs_inode *i, uint64_t del_from, 
 	size = a.size;
 	was_inline = a.flags & SFS_IF_INLINE;
 	want_inline = size <= sfs->inline_max;
-	if (i->nbufs == 0 && size == i->size_flushed && was_inline == want_inline &&
-	    del_from >= del_to)
+	if (i->nbufs == 0 && size == i->size_flushed && was_inline == want_inline)
 		return 0;
 	if (a.nlink == 0 && sfs_inode_opens(sfs, i) == 0) {
 		sfs_data_discard(sfs, i); /* nobody can read it again */
@@ -499,7 +507,7 @@ static int flush_range(struct sfs *sfs, struct sfs_inode *i, uint64_t del_from, 
 	if (r < 0)
 		goto out;
 
-	r = sfs_tx_begin(sfs, (unsigned)(2 * nitems + 4 + 2 * (del_to - del_from)), bytes);
+	r = sfs_tx_begin(sfs, (unsigned)(2 * nitems + 4), bytes);
 	if (r < 0)
 		goto out;
 	if (want_inline && !was_inline)
@@ -510,10 +518,6 @@ static int flush_range(struct sfs *sfs, struct sfs_inode *i, uint64_t del_from, 
 			r = sfs_blob_put(sfs, items[k].prep, &id);
 		if (r == 0)
 			r = chunk_set(sfs, i->ino, items[k].idx, id, &dblocks);
-	}
-	if (r == 0 && del_from < del_to) {
-		r = sfs_chunks_delete(sfs, i->ino, del_from, del_to, UINT32_MAX, &freed, &done);
-		dblocks -= (int64_t)freed;
 	}
 	if (r == 0) {
 		pthread_mutex_lock(&i->attr_mu);
@@ -545,11 +549,6 @@ out:
 	return r;
 }
 
-int sfs_data_flush(struct sfs *sfs, struct sfs_inode *i)
-{
-	return flush_range(sfs, i, 0, 0);
-}
-
 int sfs_data_flush_all(struct sfs *sfs)
 {
 	struct sfs_inode **arr;
@@ -561,6 +560,9 @@ int sfs_data_flush_all(struct sfs *sfs)
 		pthread_rwlock_wrlock(&i->io);
 		int r = sfs_data_flush(sfs, i);
 		if (r < 0) {
+			if (!i->wb_err)
+				sfs_log(LOG_WARNING, "inode %llu: writing buffered data failed: %s",
+					(unsigned long long)i->ino, strerror(-r));
 			i->wb_err = r;
 			err = r;
 		}
@@ -629,19 +631,20 @@ int sfs_data_truncate(struct sfs *sfs, struct sfs_inode *i, uint64_t size)
 	data_times(sfs, i, &now);
 	pthread_mutex_unlock(&i->attr_mu);
 
-	if (past <= DEL_STEP)
-		return flush_range(sfs, i, first, past ? first + past : first); /* [D8] */
+	if (past == 0)
+		return sfs_data_flush(sfs, i); /* [D8]: the boundary chunk with it */
 
-	/* many chunks: an orphan row first, so that a crash leaves them to the
-	   next mount's recovery [D9] */
+	/* chunks past the new EOF: an orphan row first, so that a crash leaves
+	   them to the next mount's recovery; then the size; then the chunks,
+	   in steps [D9] */
 	uint8_t key[8];
-	r = sfs_tx_begin(sfs, 1, 0);
+	r = sfs_tx_begin_free(sfs, 1);
 	if (r < 0)
 		return r;
 	r = sfs_put(sfs, sfs->t.orphan, key, sfs_key_ino(key, i->ino), "", 0, 0);
 	sfs_tx_end(sfs, r);
 	if (r == 0)
-		r = flush_range(sfs, i, 0, 0);
+		r = sfs_data_flush(sfs, i);
 	if (r == 0)
 		r = sfs_inode_reclaim(sfs, i->ino, i, true);
 	return r;
@@ -665,7 +668,7 @@ static int data_punch(struct sfs *sfs, struct sfs_inode *i, uint64_t off, uint64
 		return 0;
 	if (inl && size > sfs->inline_max) {
 		/* stored inline, grown in buffers: store it as chunks first */
-		r = flush_range(sfs, i, 0, 0);
+		r = sfs_data_flush(sfs, i);
 		if (r < 0)
 			return r;
 		inl = false;
@@ -692,24 +695,23 @@ static int data_punch(struct sfs *sfs, struct sfs_inode *i, uint64_t off, uint64
 	}
 	if (r < 0)
 		return r;
-	if (hf >= ht)
-		return flush_range(sfs, i, 0, 0);
-	if (ht - hf <= DEL_STEP)
-		return flush_range(sfs, i, hf, ht);
-	r = flush_range(sfs, i, 0, 0);
-	for (bool done = false; r == 0 && !done;) {
+	/* the partial chunks, then the whole ones in steps: a crash in between
+	   leaves a partly punched range, each step standing on its own */
+	r = sfs_data_flush(sfs, i);
+	for (bool done = hf >= ht; r == 0 && !done;) {
 		uint64_t freed = 0;
-		r = sfs_tx_begin(sfs, DEL_STEP + 2, 0);
+		r = sfs_tx_begin_free(sfs, 4);
 		if (r < 0)
 			break;
 		r = sfs_chunks_delete(sfs, i->ino, hf, ht, DEL_STEP, &freed, &done);
-		if (r == 0) {
+		if (freed) {
 			pthread_mutex_lock(&i->attr_mu);
 			i->a.blocks = i->a.blocks > freed ? i->a.blocks - freed : 0;
 			pthread_mutex_unlock(&i->attr_mu);
-			r = sfs_inode_write(sfs, i, NULL, 0);
 		}
-		sfs_tx_end(sfs, r);
+		if (r == 0)
+			r = sfs_inode_write(sfs, i, NULL, 0);
+		sfs_tx_end(sfs, r == -ENOSPC ? 0 : r); /* each deleted chunk stands */
 	}
 	return r;
 }

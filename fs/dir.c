@@ -420,7 +420,7 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 	int r = sfs_name_check(name);
 
 	if (r == 0)
-		r = sfs_tx_begin(sfs, 6, 0);
+		r = sfs_tx_begin_free(sfs, 6);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -571,7 +571,7 @@ void sfs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino
 	if (r == 0)
 		r = sfs_name_check(newname);
 	if (r == 0)
-		r = sfs_tx_begin(sfs, 14, 0);
+		r = sfs_tx_begin_free(sfs, 14);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;

@@ -117,7 +117,7 @@ static struct sfs_inode *inode_alloc(uint64_t ino, const struct sfs_attr *a)
 static void inode_free(struct sfs *sfs, struct sfs_inode *i)
 {
 	if (i->nbufs)
-		sfs_data_discard(sfs, i);
+		sfs_data_free_bufs(sfs, i);
 	free(i->bufs);
 	pthread_mutex_destroy(&i->attr_mu);
 	pthread_rwlock_destroy(&i->io);
@@ -591,24 +591,32 @@ int sfs_inode_reclaim(struct sfs *sfs, uint64_t ino, struct sfs_inode *i, bool t
 		from = (a.size + sfs->chunk_size - 1) / sfs->chunk_size;
 
 	/* chunks first, a bounded number per step: the orphan row keeps the
-	   inode findable until the last step [D9] */
-	while (!done && S_ISREG(a.mode)) {
+	   inode findable until the last step [D9]. On a full image a step may
+	   stop early: what it deleted stands, and a durable commit makes that
+	   space reusable for the next step. */
+	for (int stuck = 0; !done && S_ISREG(a.mode);) {
 		freed = 0;
-		r = sfs_tx_begin(sfs, RECLAIM_STEP + 2, 0);
+		r = sfs_tx_begin_free(sfs, 4);
 		if (r < 0)
 			return r;
 		r = sfs_chunks_delete(sfs, ino, from, UINT64_MAX, RECLAIM_STEP, &freed, &done);
-		if (r == 0 && i && freed) {
+		if (i && freed) {
 			pthread_mutex_lock(&i->attr_mu);
 			i->a.blocks = i->a.blocks > freed ? i->a.blocks - freed : 0;
 			pthread_mutex_unlock(&i->attr_mu);
 		}
-		sfs_tx_end(sfs, r);
+		sfs_tx_end(sfs, r == -ENOSPC ? 0 : r);
+		if (r == -ENOSPC) {
+			stuck = freed ? 0 : stuck + 1;
+			if (stuck > 1)
+				return r;
+			r = sfs_sync(sfs, 0);
+		}
 		if (r < 0)
 			return r;
 	}
 
-	r = sfs_tx_begin(sfs, 8, 0);
+	r = sfs_tx_begin_free(sfs, 8);
 	if (r < 0)
 		return r;
 	if (!trunc) {

@@ -121,7 +121,7 @@ int main(int argc, char **argv)
 			r = -ENOMEM;
 		} else {
 			fuse_loop_cfg_set_clone_fd(cfg, sfs->opt.clone_fd);
-			if (sfs->opt.max_idle_threads)
+			if (sfs->opt.max_idle_threads && sfs->opt.max_idle_threads <= 100000)
 				fuse_loop_cfg_set_idle_threads(cfg, sfs->opt.max_idle_threads);
 			if (sfs->opt.max_threads && sfs->opt.max_threads <= 100000)
 				fuse_loop_cfg_set_max_threads(cfg, sfs->opt.max_threads);

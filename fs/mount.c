@@ -148,13 +148,17 @@ int sfs_unmount(struct sfs *sfs)
 		return 0;
 	sfs_batch_stop(sfs);
 	if (sfs->mounted && !sfs->opt.ro && !sfs->broken) {
-		r = sfs_data_flush_all(sfs);
+		/* data that cannot be written now (a full image) was reported
+		   to its writer by fsync or close; it is lost, said in the log */
+		r2 = sfs_data_flush_all(sfs);
+		if (r2 < 0)
+			sfs_log(LOG_ERR, "unmount: buffered data of some files could not be "
+					 "written: %s",
+				strerror(-r2));
 		/* the kernel holds nothing any more: unlinked inodes go now */
 		sfs_icache_drop_kernel_refs(sfs);
 		sfs_reclaim_run(sfs);
-		r2 = sfs_orphans_recover(sfs);
-		if (r == 0)
-			r = r2;
+		r = sfs_orphans_recover(sfs);
 	}
 	if (sfs->txn) {
 		r2 = sfs_batch_close(sfs);

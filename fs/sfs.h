@@ -154,8 +154,14 @@ void sfs_inode_entry(struct sfs *sfs, struct sfs_inode *i, struct fuse_entry_par
 int sfs_batch_init(struct sfs *sfs);
 void sfs_batch_stop(struct sfs *sfs);
 /* Take the tree lock exclusively for an operation that changes about nrows
-   rows and bytes of blob data, and reserve the space [D1]. */
+   rows and bytes of blob data, and reserve the space [D1]. -ENOSPC when the
+   image is down to the reserve kept for operations that free space. */
 int sfs_tx_begin(struct sfs *sfs, unsigned nrows, uint64_t bytes);
+/* The same for an operation that frees space (or takes none): it may use
+   the reserve. */
+int sfs_tx_begin_free(struct sfs *sfs, unsigned nrows);
+/* Inside a section: guarantee the space of nrows more row changes. */
+int sfs_tx_reserve(struct sfs *sfs, unsigned nrows);
 /* End it; err != 0 after a row changed breaks the filesystem [D1]. */
 void sfs_tx_end(struct sfs *sfs, int err);
 int sfs_rd_begin(struct sfs *sfs);
@@ -208,6 +214,8 @@ int sfs_data_flush(struct sfs *sfs, struct sfs_inode *i);
 int sfs_data_truncate(struct sfs *sfs, struct sfs_inode *i, uint64_t size);
 /* Drop every buffer of i (reclaim). */
 void sfs_data_discard(struct sfs *sfs, struct sfs_inode *i);
+/* Free the buffers of an inode being freed (no list bookkeeping). */
+void sfs_data_free_bufs(struct sfs *sfs, struct sfs_inode *i);
 /* Flush every dirty inode (commit interval, unmount). */
 int sfs_data_flush_all(struct sfs *sfs);
 /* Delete chunk rows [from, to) of ino and their blobs, at most max rows;

@@ -6,6 +6,12 @@
  * the host filesystem's free space, capped by max_size — minus the file
  * data still buffered in memory.
  *
+ * A reserve (1 MiB + 1/128 of the filesystem, at most 64 MiB) is kept for
+ * operations that free space: copy-on-write needs new pages even to delete,
+ * so a full image must still have room for rm (as ext4 keeps blocks for
+ * root). Writes, creates and other operations that take space fail with
+ * ENOSPC once only the reserve is left.
+ *
  * [L6] sfs->smu guards the cached figures; it is a leaf lock. The figures
  * are refreshed at most every 100 ms, or at once when a check would fail.
  */
@@ -59,6 +65,12 @@ static uint64_t avail_now(const struct sfs_space *sp, uint64_t dirty)
 	return sp->avail > dirty ? sp->avail - dirty : 0;
 }
 
+static uint64_t reserve(const struct sfs_space *sp)
+{
+	uint64_t m = (UINT64_C(1) << 20) + (sp->used + sp->avail) / 128;
+	return m < (UINT64_C(64) << 20) ? m : (UINT64_C(64) << 20);
+}
+
 int sfs_space_check(struct sfs *sfs, uint64_t bytes)
 {
 	struct sfs_space sp;
@@ -68,7 +80,7 @@ int sfs_space_check(struct sfs *sfs, uint64_t bytes)
 	sp = sfs->space;
 	pthread_mutex_unlock(&sfs->smu);
 	if (sp.when_ms && ms_now() - sp.when_ms < 100 &&
-	    bytes + sfs->chunk_size <= avail_now(&sp, sfs->dirty_bytes))
+	    bytes + reserve(&sp) + sfs->chunk_size <= avail_now(&sp, sfs->dirty_bytes))
 		return 0;
 	r = space_compute(sfs, &sp);
 	if (r < 0)
@@ -76,7 +88,7 @@ int sfs_space_check(struct sfs *sfs, uint64_t bytes)
 	pthread_mutex_lock(&sfs->smu);
 	sfs->space = sp;
 	pthread_mutex_unlock(&sfs->smu);
-	return bytes <= avail_now(&sp, sfs->dirty_bytes) ? 0 : -ENOSPC;
+	return bytes + reserve(&sp) <= avail_now(&sp, sfs->dirty_bytes) ? 0 : -ENOSPC;
 }
 
 void sfs_op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -102,7 +114,7 @@ void sfs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 	v.f_frsize = bs;
 	v.f_blocks = (sp.used + sfs->dirty_bytes + avail) / bs;
 	v.f_bfree = avail / bs;
-	v.f_bavail = v.f_bfree;
+	v.f_bavail = avail > reserve(&sp) ? (avail - reserve(&sp)) / bs : 0;
 	v.f_ffree = avail / 512;
 	v.f_favail = v.f_ffree;
 	v.f_files = sp.files + v.f_ffree;

@@ -240,7 +240,7 @@ void sfs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	int r = name_check(sfs, name);
 
 	if (r == 0)
-		r = sfs_tx_begin(sfs, 2, 0);
+		r = sfs_tx_begin_free(sfs, 2);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
