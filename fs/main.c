@@ -106,12 +106,12 @@ int main(int argc, char **argv)
 		sfs_unmount(sfs);
 		goto out;
 	}
-	sfs_log(LOG_INFO, "mounted %s on %s%s", sfs->opt.image, sfs->opt.mountpoint,
-		sfs->opt.ro ? " (read-only)" : "");
 	if (wfd >= 0) {
 		daemon_ready(wfd);
 		wfd = -1;
 	}
+	sfs_log(LOG_INFO, "mounted %s on %s%s", sfs->opt.image, sfs->opt.mountpoint,
+		sfs->opt.ro ? " (read-only)" : "");
 
 	if (sfs->opt.singlethread) {
 		r = fuse_session_loop(se);
