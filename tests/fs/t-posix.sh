@@ -46,6 +46,18 @@ test_expect_success 'everything survives an unmount and a remount' '
 	diff before after
 '
 
+test_expect_success 'default_permissions is on by default (mounted without it)' '
+	echo secret >"$MNT/private" &&
+	chmod 600 "$MNT/private" &&
+	! as_user cat "$MNT/private" &&
+	! as_user sh -c "echo x >>\"$MNT/private\"" &&
+	mkdir -m 700 "$MNT/closed" &&
+	! as_user ls "$MNT/closed" &&
+	chmod 644 "$MNT/private" &&
+	as_user cat "$MNT/private" >/dev/null &&
+	rm -r "$MNT/private" "$MNT/closed"
+'
+
 test_expect_success 'the suite runs again on the remounted filesystem' '
 	mkdir "$MNT/again" &&
 	"$PC" $PC_ARGS "$MNT/again" files/ dirs/ rename/ links/ &&
@@ -118,6 +130,17 @@ test_expect_success ACL 'acl: default ACLs are inherited by new files and direct
 	as_user touch d/sub/by-user &&
 	as_user ls d >/dev/null &&
 	! as_user2 ls d
+'
+
+test_expect_success ACL 'acl: a user sets an ACL on their own file for another user' '
+	cd "$MNT/acl" &&
+	mkdir -m 777 shared &&
+	as_user sh -c "echo mine >shared/u && chmod 600 shared/u" &&
+	! as_user2 cat shared/u &&
+	as_user setfacl -m "u:$TEST_UID2:r" shared/u &&
+	as_user2 cat shared/u >/dev/null &&
+	! as_user2 setfacl -m "u:$TEST_UID2:rw" shared/u &&
+	! as_user2 sh -c "echo x >>shared/u"
 '
 
 test_expect_success ACL 'acl: removing the ACL restores the mode bits' '
