@@ -400,7 +400,14 @@ void alloc_release(store *s)
 	if (k) {
 		memmove(a->pend, a->pend + k, (a->npend - k) * sizeof(*a->pend));
 		a->npend -= k;
+		alloc_publish(s);
 	}
+}
+
+void alloc_publish(store *s)
+{
+	atomic_store(&s->pub_pending_pages, s->alloc.pending_pages);
+	atomic_store(&s->pub_pending_blob_pages, s->alloc.pending_blob_pages);
 }
 
 /* ---- copying allocator pages on first change ----------------------------- */
@@ -1504,7 +1511,8 @@ int alloc_summary(store_txn *txn, struct store_stats *st)
 	st->largest_free_extent = largest * ps;
 	uint64_t tail_start = any_used ? last_used + 1 : s->first_pg;
 	st->tail_free_bytes = (fp > tail_start ? fp - tail_start : 0) * ps;
-	st->pending_bytes = txn->write ? s->alloc.pending_pages * ps : 0;
+	st->pending_bytes = (txn->write ? s->alloc.pending_pages
+				       : atomic_load(&s->pub_pending_pages)) * ps;
 	(void)pend;
 	return 0;
 }

@@ -36,6 +36,7 @@
 #define SEG_ENTRY 24u
 #define BF_SEGMENTED 2u
 #define BF_SINGLE_LZ4 4u
+#define BF_RESERVED 8u /* a move's target run, not a blob */
 #define SF_LZ4 1u
 
 struct store_blob_prep {
@@ -298,6 +299,8 @@ static int bad_blob(store *s, const struct store_blob_info *b, const char *what)
 static int check_row(store *s, const struct store_blob_info *b)
 {
 	uint64_t fp = atomic_load(&s->file_pages);
+	if (b->flags & BF_RESERVED)
+		return bad_blob(s, b, "is a move reservation, not a blob");
 	if (b->npages != pages_for(s, b->stored))
 		return bad_blob(s, b, "index row has an impossible size");
 	if (b->npages && (b->pgno < s->first_pg || b->pgno + b->npages > fp ||
@@ -437,14 +440,17 @@ int store_blob_read_at(store *s, const struct store_blob_info *b, uint64_t off, 
 
 int store_blob_stat(store_txn *txn, uint64_t id, struct store_blob_info *out)
 {
-	return row_get(txn, id, out);
+	int r = row_get(txn, id, out);
+	if (r == 0 && (out->flags & BF_RESERVED))
+		return -ENOENT;
+	return r;
 }
 
 int store_blob_read(store_txn *txn, uint64_t id, uint64_t off, void *buf, size_t len,
 		    size_t *nread)
 {
 	struct store_blob_info b;
-	int r = row_get(txn, id, &b);
+	int r = store_blob_stat(txn, id, &b);
 	if (r < 0)
 		return r;
 	return store_blob_read_at(txn->s, &b, off, buf, len, nread);
@@ -506,7 +512,7 @@ int store_blob_share(store_txn *txn, uint64_t id)
 	if (r < 0)
 		return r;
 	struct store_blob_info b;
-	r = row_get(txn, id, &b);
+	r = store_blob_stat(txn, id, &b);
 	if (r < 0)
 		return r;
 	if (b.refs == UINT32_MAX)
@@ -522,7 +528,7 @@ int store_blob_delete(store_txn *txn, uint64_t id)
 	if (r < 0)
 		return r;
 	struct store_blob_info b;
-	r = row_get(txn, id, &b);
+	r = store_blob_stat(txn, id, &b);
 	if (r < 0)
 		return r;
 	r = alloc_reserve(txn, 32);
@@ -801,61 +807,207 @@ int blob_locate_page(store_txn *txn, uint64_t pgno, struct store_blob_info *out)
 	return row_get(txn, id, out);
 }
 
-int blob_move(store_txn *txn, uint64_t id, uint64_t target, bool exact, uint64_t *newpgno)
+int store_blob_move_begin(store_txn *txn, uint64_t id, uint64_t target, struct store_blob_move *mv)
 {
-	store *s = txn->s;
-	struct store_blob_info b;
-	int r = row_get(txn, id, &b);
+	int r = txn_check_write(txn);
 	if (r < 0)
 		return r;
-	if (!b.npages)
-		return -ENOENT;
+	memset(mv, 0, sizeof(*mv));
+	r = store_blob_stat(txn, id, &mv->src);
+	if (r < 0)
+		return r;
+	if (!mv->src.npages)
+		return -ENOENT; /* an empty blob occupies nothing */
 	r = alloc_reserve(txn, 32);
 	if (r < 0)
 		return r;
-	uint64_t np;
-	if (exact) {
-		np = target;
-		r = alloc_at(txn, np, b.npages);
-	} else {
-		r = alloc_run(txn, b.npages, b.pgno, &np);
-	}
+	uint64_t n = mv->src.npages;
+	if (target == UINT64_MAX)
+		r = alloc_run(txn, n, mv->src.pgno, &mv->to);
+	else
+		r = alloc_at(txn, mv->to = target, n);
 	if (r < 0)
-		return r;
+		return r; /* nothing changed */
 	txn_touch(txn);
-	/* copy the stored bytes, then check them at their new home */
-	size_t chunk = 1u << 20;
-	uint8_t *buf = malloc(chunk);
-	if (!buf) {
-		alloc_free(txn, np, b.npages, true);
-		return -ENOMEM;
-	}
-	for (uint64_t off = 0; r == 0 && off < b.stored; off += chunk) {
-		size_t n = (size_t)(b.stored - off < chunk ? b.stored - off : chunk);
-		r = io_pread(s, buf, n, (b.pgno << s->page_shift) + off);
-		if (r == 0)
-			r = io_pwrite(s, buf, n, (np << s->page_shift) + off);
-	}
-	free(buf);
-	struct store_blob_info nb = b;
-	nb.pgno = np;
+	struct store_blob_info res = {.pgno = mv->to, .npages = n, .flags = BF_RESERVED};
+	struct meta *m = txn->meta;
+	res.id = m->next_blob_id++;
+	res.refs = 1;
+	r = row_put(txn, &res);
 	if (r == 0)
-		r = blob_check(s, &nb, NULL, NULL);
-	if (r < 0) {
-		alloc_free(txn, np, b.npages, true);
-		return r;
-	}
-	r = row_put(txn, &nb);
-	if (r == 0)
-		r = loc_del(txn, b.pgno);
-	if (r == 0)
-		r = loc_put(txn, np, id, b.npages);
-	if (r == 0)
-		r = alloc_free_blob(txn, b.pgno, b.npages);
+		r = loc_put(txn, mv->to, res.id, n);
 	if (r < 0) {
 		txn->failed = true;
 		return r;
 	}
-	*newpgno = np;
+	m->reservations++;
+	mv->reservation = res.id;
 	return 0;
+}
+
+int store_blob_move_copy(store *s, const struct store_blob_move *mv)
+{
+	size_t chunk = 1u << 20;
+	uint8_t *buf = malloc(chunk);
+	if (!buf)
+		return -ENOMEM;
+	const struct store_blob_info *b = &mv->src;
+	int r = 0;
+	for (uint64_t off = 0; r == 0 && off < b->stored; off += chunk) {
+		size_t n = (size_t)(b->stored - off < chunk ? b->stored - off : chunk);
+		r = io_pread(s, buf, n, (b->pgno << s->page_shift) + off);
+		if (r == 0)
+			r = io_pwrite(s, buf, n, (mv->to << s->page_shift) + off);
+	}
+	free(buf);
+	if (r == 0) {
+		/* check the copy where it now lies */
+		struct store_blob_info nb = *b;
+		nb.pgno = mv->to;
+		r = blob_check(s, &nb, NULL, NULL);
+	}
+	return r;
+}
+
+/* Remove a reservation row and give back its run. */
+static int drop_reservation(store_txn *txn, const struct store_blob_move *mv, bool loc_too)
+{
+	uint8_t k[8];
+	put_be64(k, mv->reservation);
+	int r = bt_del(txn, tab_sys(txn, TID_BLOBS), k, 8);
+	if (r == 0 && loc_too)
+		r = loc_del(txn, mv->to);
+	if (r == 0)
+		r = alloc_free_blob(txn, mv->to, mv->src.npages);
+	if (r == 0)
+		txn->meta->reservations--;
+	return r;
+}
+
+int store_blob_move_end(store_txn *txn, const struct store_blob_move *mv, bool apply)
+{
+	int r = txn_check_write(txn);
+	if (r < 0)
+		return r;
+	struct store_blob_info res, cur;
+	r = row_get(txn, mv->reservation, &res);
+	if (r < 0)
+		return r;
+	if (!(res.flags & BF_RESERVED) || res.pgno != mv->to)
+		return -EINVAL;
+	r = alloc_reserve(txn, 32);
+	if (r < 0)
+		return r;
+	txn_touch(txn);
+	int stale = 0;
+	if (apply) {
+		int g = store_blob_stat(txn, mv->src.id, &cur);
+		if (g == -ENOENT || (g == 0 && (cur.pgno != mv->src.pgno ||
+						  cur.checksum != mv->src.checksum ||
+						  cur.npages != mv->src.npages)))
+			stale = -ESTALE;
+		else if (g < 0)
+			return g;
+	}
+	if (!apply || stale) {
+		r = drop_reservation(txn, mv, true);
+		if (r < 0)
+			txn->failed = true;
+		return r < 0 ? r : stale;
+	}
+	cur.pgno = mv->to;
+	r = row_put(txn, &cur);
+	if (r == 0)
+		r = loc_del(txn, mv->src.pgno);
+	if (r == 0)
+		r = loc_put(txn, mv->to, cur.id, cur.npages); /* replaces the reservation's */
+	if (r == 0) {
+		uint8_t k[8];
+		put_be64(k, mv->reservation);
+		r = bt_del(txn, tab_sys(txn, TID_BLOBS), k, 8);
+	}
+	if (r == 0) {
+		txn->meta->reservations--;
+		r = alloc_free_blob(txn, mv->src.pgno, mv->src.npages);
+	}
+	if (r < 0)
+		txn->failed = true;
+	return r;
+}
+
+int store_blob_reservations_clear(store_txn *txn, uint64_t *dropped)
+{
+	int r = txn_check_write(txn);
+	if (r < 0)
+		return r;
+	*dropped = 0;
+	if (txn->meta->reservations == 0)
+		return 0;
+	/* rare (a crash in the middle of a move): find them by a scan */
+	uint64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	store_cursor *c;
+	r = store_cursor_open(txn, TID_BLOBS, &c);
+	if (r < 0)
+		return r;
+	r = store_cursor_seek(c, STORE_SEEK_FIRST, NULL, 0);
+	while (r == 0) {
+		const void *k, *v;
+		size_t kl, vl;
+		struct store_blob_info b;
+		r = store_cursor_get(c, &k, &kl, &v, &vl);
+		if (r < 0)
+			break;
+		if (kl == 8 && blob_decode_row(v, vl, get_be64(k), &b) == 0 &&
+		    (b.flags & BF_RESERVED)) {
+			if (n == cap) {
+				cap = cap ? 2 * cap : 8;
+				uint64_t *x = realloc(ids, cap * sizeof(*x));
+				if (!x) {
+					r = -ENOMEM;
+					break;
+				}
+				ids = x;
+			}
+			ids[n++] = b.id;
+		}
+		r = store_cursor_next(c);
+	}
+	store_cursor_close(c);
+	if (r == -ENOENT)
+		r = 0;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct store_blob_move mv;
+		memset(&mv, 0, sizeof(mv));
+		struct store_blob_info res;
+		r = row_get(txn, ids[i], &res);
+		if (r < 0)
+			break;
+		mv.reservation = res.id;
+		mv.to = res.pgno;
+		mv.src.npages = res.npages;
+		r = drop_reservation(txn, &mv, true);
+		if (r == 0)
+			(*dropped)++;
+	}
+	free(ids);
+	if (r < 0)
+		txn->failed = true;
+	return r;
+}
+
+/* A move in one txn (store_relocate, store_blob_move). */
+int blob_move(store_txn *txn, uint64_t id, uint64_t target, uint64_t *newpgno)
+{
+	struct store_blob_move mv;
+	int r = store_blob_move_begin(txn, id, target, &mv);
+	if (r < 0)
+		return r;
+	r = store_blob_move_copy(txn->s, &mv);
+	int e = store_blob_move_end(txn, &mv, r == 0);
+	if (r == 0)
+		r = e;
+	if (r == 0)
+		*newpgno = mv.to;
+	return r;
 }

@@ -698,6 +698,23 @@ static void branch_cell_key(const uint8_t *p, unsigned i, const uint8_t **k, siz
 	*k = cell_key(p, pg_cell(p, i), kl);
 }
 
+/* Remove child i from a branch; a new first child's key becomes empty. */
+static int remove_child(store *s, uint8_t *branch, unsigned i)
+{
+	page_remove(branch, i);
+	if (i != 0 || pg_nkeys(branch) == 0)
+		return 0;
+	const uint8_t *c = pg_cell(branch, 0);
+	if (get16(c) == 0)
+		return 0;
+	uint8_t cell[BRANCH_CELL_HDR];
+	make_branch_cell(cell, NULL, 0, get64(c + 4), get64(c + 12));
+	page_remove(branch, 0);
+	if (!page_insert(s, branch, 0, cell, BRANCH_CELL_HDR))
+		return -EIO; /* cannot happen: it got smaller */
+	return 0;
+}
+
 /*
  * After a removal from path[level], merge the page with a sibling if it has
  * become small, and fix the parent; repeat upward; shrink the root.
@@ -712,16 +729,19 @@ static int rebalance(store_txn *txn, struct tstate *t, struct pathent *path, int
 		uint8_t *parent = path[level + 1].pg;
 		unsigned pi = path[level + 1].idx;
 		unsigned pn = pg_nkeys(parent);
-		if (pn < 2) {
-			if (pg_nkeys(p) > 0)
-				return 0;
-			/* an empty only child: drop it, the parent becomes empty too */
+		if (pg_nkeys(p) == 0) {
+			/* an empty page: drop it and its parent's cell */
 			int r = drop_page(txn, t, path[level].pgno);
 			if (r < 0)
 				return r;
-			page_remove(parent, 0);
+			r = remove_child(s, parent, pi);
+			if (r < 0)
+				return r;
+			path[level + 1].idx = pi > 0 ? pi - 1 : 0;
 			continue;
 		}
+		if (pn < 2)
+			return 0; /* an only child: nothing to merge with */
 		/* merge right into left: (li, ri) are parent positions */
 		unsigned li = pi > 0 ? pi - 1 : pi, ri = li + 1;
 		uint8_t *lb, *rb;
@@ -750,11 +770,8 @@ static int rebalance(store_txn *txn, struct tstate *t, struct pathent *path, int
 			branch_cell_key(parent, ri, &sk, &skl);
 			need += skl; /* the right's first cell takes the separator */
 		}
-		if (need > usable(s)) {
-			if (pg_nkeys(p) > 0)
-				return 0;
-			return -EIO; /* an empty page always fits */
-		}
+		if (need > usable(s))
+			return 0; /* too full to merge: leave it small */
 		struct scratch *sc = scratch_new(s);
 		if (!sc)
 			return -ENOMEM;

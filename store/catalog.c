@@ -70,8 +70,11 @@ static int names_set(store *s, store_table id, const char *name)
 		s->names = x;
 		s->nnames = n;
 	}
-	if (!s->names[id])
+	/* an id handed out by a txn that aborted may be handed out again */
+	if (!s->names[id] || strcmp(s->names[id], name) != 0) {
+		free(s->names[id]);
 		s->names[id] = strdup(name);
+	}
 	int r = s->names[id] ? 0 : -ENOMEM;
 	pthread_mutex_unlock(&s->names_lock);
 	return r;
@@ -90,6 +93,36 @@ static int names_get(store *s, store_table id, char *out)
 }
 
 /* A new table state for this txn; call with tabs_lock held. */
+/* Register the name of every table in the catalog. */
+static int names_load(store_txn *txn)
+{
+	store_cursor *c;
+	int r = store_cursor_open(txn, TID_CATALOG, &c);
+	if (r < 0)
+		return r;
+	r = store_cursor_seek(c, STORE_SEEK_FIRST, NULL, 0);
+	while (r == 0) {
+		const void *k, *v;
+		size_t kl, vl;
+		r = store_cursor_get(c, &k, &kl, &v, &vl);
+		if (r < 0)
+			break;
+		struct tstate tmp;
+		char name[STORE_MAX_TABLE_NAME + 1];
+		if (kl > STORE_MAX_TABLE_NAME || cat_decode(txn->s, v, vl, &tmp) < 0) {
+			r = -EIO;
+			break;
+		}
+		memcpy(name, k, kl);
+		name[kl] = 0;
+		r = names_set(txn->s, tmp.id, name);
+		if (r == 0)
+			r = store_cursor_next(c);
+	}
+	store_cursor_close(c);
+	return r == -ENOENT ? 0 : r;
+}
+
 static struct tstate *tab_slot(store_txn *txn)
 {
 	if (txn->ntabs == txn->tabcap) {
@@ -187,6 +220,12 @@ int tab_get(store_txn *txn, store_table id, struct tstate **out)
 	}
 	char name[STORE_MAX_TABLE_NAME + 1];
 	int r = names_get(txn->s, id, name);
+	if (r == -ENOENT) {
+		/* a handle from another open of this image: learn the names */
+		r = names_load(txn);
+		if (r == 0)
+			r = names_get(txn->s, id, name);
+	}
 	if (r < 0)
 		return r;
 	struct tstate tmp;

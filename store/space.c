@@ -34,7 +34,9 @@ int store_stats(store_txn *txn, struct store_stats *st)
 	st->blob_count = m->blob_count;
 	st->blob_logical_bytes = m->blob_logical;
 	st->blob_stored_bytes = m->blob_stored;
-	st->blob_dead_bytes = txn->write ? s->alloc.pending_blob_pages << s->page_shift : 0;
+	st->blob_dead_bytes = (txn->write ? s->alloc.pending_blob_pages
+					  : atomic_load(&s->pub_pending_blob_pages))
+			      << s->page_shift;
 	uint64_t n;
 	uint64_t oldest = readers_oldest(s, &n);
 	st->readers = n;
@@ -232,7 +234,7 @@ int store_relocate(store_txn *txn, uint64_t pgno, uint64_t *newpgno)
 		return r;
 	switch (e.kind) {
 	case STORE_EXT_BLOB:
-		return blob_move(txn, e.blob_id, 0, false, newpgno);
+		return blob_move(txn, e.blob_id, UINT64_MAX, newpgno);
 	case STORE_EXT_ALLOC:
 		return alloc_relocate_self(txn, pgno, newpgno);
 	case STORE_EXT_TREE: {
@@ -263,7 +265,70 @@ int store_blob_move(store_txn *txn, uint64_t id, uint64_t target)
 	if (r < 0)
 		return r;
 	uint64_t np;
-	return blob_move(txn, id, target, true, &np);
+	return blob_move(txn, id, target, &np);
+}
+
+/* Walk the bitmaps of this view, down from `before`, for a used page. */
+int store_prev_used(store_txn *txn, uint64_t before, uint64_t *pgno)
+{
+	uint64_t fp = txn_file_pages(txn);
+	if (before > fp)
+		before = fp;
+	uint64_t bpb = alloc_bits_per_page(txn->s);
+	uint64_t p = before;
+	while (p > txn->s->first_pg) {
+		uint64_t q = p - 1;
+		const uint8_t *bits;
+		uint64_t pg;
+		int r = alloc_bitmap_get(txn, (uint32_t)(q / bpb), &bits, &pg);
+		if (r < 0)
+			return r;
+		uint64_t i = q % bpb;
+		const uint64_t *w = (const uint64_t *)bits;
+		/* whole words downward */
+		for (;;) {
+			uint64_t x = w[i / 64] & (~0ull >> (63 - i % 64));
+			if (x) {
+				uint64_t hit = (q - i) + (i / 64) * 64 + 63 - (uint64_t)__builtin_clzll(x);
+				if (hit < txn->s->first_pg)
+					return -ENOENT;
+				*pgno = hit;
+				return 0;
+			}
+			if (i < 64) {
+				p = q - i;
+				break;
+			}
+			i = (i / 64) * 64 - 1;
+		}
+	}
+	return -ENOENT;
+}
+
+int store_count_used(store_txn *txn, uint64_t from, uint64_t to, uint64_t *n)
+{
+	uint64_t fp = txn_file_pages(txn);
+	if (to > fp)
+		to = fp;
+	uint64_t bpb = alloc_bits_per_page(txn->s), cnt = 0;
+	const uint8_t *bits = NULL;
+	for (uint64_t p = from; p < to;) {
+		uint64_t b = p / bpb, i = p % bpb;
+		uint64_t pg;
+		int r = alloc_bitmap_get(txn, (uint32_t)b, &bits, &pg);
+		if (r < 0)
+			return r;
+		const uint64_t *w = (const uint64_t *)bits;
+		if (i % 64 == 0 && p + 64 <= to && (i + 64) <= bpb) {
+			cnt += (uint64_t)__builtin_popcountll(w[i / 64]);
+			p += 64;
+			continue;
+		}
+		cnt += (w[i / 64] >> (i % 64)) & 1;
+		p++;
+	}
+	*n = cnt;
+	return 0;
 }
 
 int store_find_free(store_txn *txn, uint64_t npages, uint64_t below, uint64_t *pgno)

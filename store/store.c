@@ -40,6 +40,7 @@
 #define S_TREEPAGES 112
 #define S_ALLOCPAGES 120
 #define S_SYS 128 /* 3 x 40 bytes */
+#define S_RESERVATIONS 248
 #define SYS_SIZE 40
 
 void slot_encode(const store *s, const struct meta *m, uint8_t *slot)
@@ -60,6 +61,7 @@ void slot_encode(const store *s, const struct meta *m, uint8_t *slot)
 	put64(slot + S_BLOBSTORED, m->blob_stored);
 	put64(slot + S_TREEPAGES, m->tree_pages);
 	put64(slot + S_ALLOCPAGES, m->alloc_pages);
+	put64(slot + S_RESERVATIONS, m->reservations);
 	for (int i = 0; i < NSYS; i++) {
 		uint8_t *e = slot + S_SYS + i * SYS_SIZE;
 		put64(e, m->sys[i].pgno);
@@ -113,6 +115,7 @@ int slot_decode(const uint8_t *slot, struct meta *m, uint32_t *page_size, uint8_
 	m->blob_stored = get64(slot + S_BLOBSTORED);
 	m->tree_pages = get64(slot + S_TREEPAGES);
 	m->alloc_pages = get64(slot + S_ALLOCPAGES);
+	m->reservations = get64(slot + S_RESERVATIONS);
 	for (int i = 0; i < NSYS; i++) {
 		const uint8_t *e = slot + S_SYS + i * SYS_SIZE;
 		m->sys[i].pgno = get64(e);
@@ -227,6 +230,35 @@ static int create_image(store *s, const struct store_options *opt)
 	return store_txn_commit(txn, STORE_COMMIT_DURABLE, NULL);
 }
 
+/*
+ * The file ends at page `actual` but the state covers up to `covered`: a
+ * shrink that was not committed before a crash. That is fine as long as no
+ * page past the end is in use; otherwise the image was truncated.
+ */
+static int check_tail_unused(store *s, uint64_t actual, uint64_t covered)
+{
+	store_txn *txn;
+	int r = store_txn_begin(s, STORE_TXN_READ, &txn);
+	if (r < 0)
+		return r;
+	uint64_t bpb = alloc_bits_per_page(s);
+	const uint8_t *bits = NULL;
+	uint64_t pg;
+	for (uint64_t p = actual; p < covered && r == 0; p++) {
+		if (!bits || p % bpb == 0)
+			r = alloc_bitmap_get(txn, (uint32_t)(p / bpb), &bits, &pg);
+		if (r == 0 && ((bits[(p % bpb) / 8] >> (p % 8)) & 1)) {
+			store_logf(s, STORE_LOG_ERR,
+				   "%s: image is truncated: page %llu is in use but the file ends at "
+				   "page %llu",
+				   s->path, (unsigned long long)p, (unsigned long long)actual);
+			r = -EIO;
+		}
+	}
+	store_txn_abort(txn);
+	return r;
+}
+
 static int open_image(store *s)
 {
 	struct stat st;
@@ -305,43 +337,14 @@ static int open_image(store *s)
 	/* the file may be shorter than the state says (a shrink that was not
 	 * yet committed when it crashed) only if nothing used lies past its end */
 	if (actual < mm->file_pages) {
-		store_txn *txn;
-		r = store_txn_begin(s, STORE_TXN_READ, &txn);
+		r = check_tail_unused(s, actual, mm->file_pages);
 		if (r < 0)
 			return r;
-		struct meta fake = *mm;
-		(void)fake;
-		s->alloc.file_pages = mm->file_pages;
-		/* a temporary write view is not needed: read the bitmaps directly */
-		uint64_t bpb = alloc_bits_per_page(s);
-		for (uint64_t p = actual; p < mm->file_pages && r == 0; p++) {
-			const uint8_t *bits;
-			uint64_t pg;
-			if (p == actual || p % bpb == 0) {
-				r = alloc_bitmap_get(txn, (uint32_t)(p / bpb), &bits, &pg);
-				if (r < 0)
-					break;
-			}
-			r = alloc_bitmap_get(txn, (uint32_t)(p / bpb), &bits, &pg);
-			if (r == 0 && ((bits[(p % bpb) / 8] >> (p % 8)) & 1)) {
-				store_logf(s, STORE_LOG_ERR,
-					   "%s: image is truncated: page %llu is in use but the file "
-					   "ends at page %llu",
-					   s->path, (unsigned long long)p, (unsigned long long)actual);
-				r = -EIO;
-			}
-		}
-		store_txn_abort(txn);
-		if (r < 0)
-			return r;
+		mm->file_pages = actual;
 		s->alloc.file_pages = actual;
 	} else if (actual > mm->file_pages) {
 		/* grown but not committed: the extra pages are free */
 		s->alloc.file_pages = actual;
-		uint32_t nbm = (uint32_t)((actual + s->alloc.bpb - 1) / s->alloc.bpb);
-		if (nbm > s->alloc.nbm) {
-			/* handled lazily: bitmaps past the last are missing (all free) */
-		}
 	}
 	if (!(s->flags & STORE_RDONLY)) {
 		r = alloc_open_punched(s);

@@ -52,7 +52,8 @@ typedef struct store_cursor store_cursor;
 typedef struct store_blob_writer store_blob_writer;
 typedef struct store_blob_prep store_blob_prep;
 
-/** Handle of a table: valid for the life of the open store (until dropped). */
+/** Handle of a table: its id in the image, the same in every open of the
+ *  image, until the table is dropped. */
 typedef uint32_t store_table;
 
 enum {
@@ -483,6 +484,41 @@ int store_relocate(store_txn *txn, uint64_t pgno, uint64_t *newpgno);
  * whole run), e.g. to lay a file's chunks out in order. Errors: -EBUSY.
  */
 int store_blob_move(store_txn *txn, uint64_t id, uint64_t target);
+
+/**
+ * A blob move in three steps, so that the data is copied with no lock held:
+ *   1. store_blob_move_begin() (write txn) reserves the target run;
+ *   2. store_blob_move_copy() (no txn) copies and checks the data — keep a
+ *      read txn open from before step 1 ended, so the source cannot be reused
+ *      if the blob is deleted meanwhile;
+ *   3. store_blob_move_end() (a write txn, not necessarily the same) points
+ *      the blob at its new home and frees the old one — or, if the blob was
+ *      changed or deleted meanwhile (-ESTALE) or apply is false, drops the
+ *      copy. The reservation is an ordinary committed row: a crash between
+ *      the steps loses nothing, and store_blob_reservations_clear() frees it.
+ */
+struct store_blob_move {
+	struct store_blob_info src; /**< the blob when the move began */
+	uint64_t reservation;       /**< id of the row holding the target run */
+	uint64_t to;                /**< first page of the target run */
+};
+
+/** Step 1. target = UINT64_MAX: the lowest free run below the blob
+ *  (-ENOSPC if none); otherwise exactly there (-EBUSY if not free). */
+int store_blob_move_begin(store_txn *txn, uint64_t id, uint64_t target,
+			  struct store_blob_move *mv);
+/** Step 2. Errors: -EIO (the source is damaged: nothing is switched). */
+int store_blob_move_copy(store *s, const struct store_blob_move *mv);
+/** Step 3. Errors: -ESTALE (the blob changed; the copy was dropped). */
+int store_blob_move_end(store_txn *txn, const struct store_blob_move *mv, bool apply);
+/** Drop reservations left by moves that never ended (e.g. after a crash). */
+int store_blob_reservations_clear(store_txn *txn, uint64_t *dropped);
+
+/** Highest page in use below `before` (UINT64_MAX: anywhere). -ENOENT: none. */
+int store_prev_used(store_txn *txn, uint64_t before, uint64_t *pgno);
+
+/** Number of pages in use in [from, to). */
+int store_count_used(store_txn *txn, uint64_t from, uint64_t to, uint64_t *n);
 
 /**
  * Lowest free, reusable run of npages pages that starts below `below`

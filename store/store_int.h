@@ -128,6 +128,7 @@ struct meta {
 	uint64_t blob_count, blob_logical, blob_stored;
 	uint64_t tree_pages;  /* pages of all trees (system and user) */
 	uint64_t alloc_pages; /* bitmap + index pages */
+	uint64_t reservations; /* blob move reservations not yet ended */
 	struct tree_root sys[NSYS];
 	uint32_t nindex;
 	uint64_t index_pgno[MAX_INDEX];
@@ -234,6 +235,7 @@ struct store {
 	int slot_cur;               /* slot holding the durable state */
 	uint64_t slot_csum[2];
 	_Atomic int error;          /* error state: write txns refused */
+	_Atomic uint64_t pub_pending_pages, pub_pending_blob_pages; /* for readers' stats */
 	store_txn *writer;          /* the open write txn */
 
 	struct alloc alloc;         /* writer-owned */
@@ -310,6 +312,7 @@ void alloc_txn_abort(store_txn *txn);
 int alloc_txn_finalize(store_txn *txn);    /* checksums into meta */
 void alloc_txn_committed(store_txn *txn);  /* freed pages become pending */
 void alloc_release(store *s);               /* pending -> free when safe */
+void alloc_publish(store *s);               /* pending figures for readers */
 int alloc_reserve(store_txn *txn, uint64_t npages);
 int alloc_page(store_txn *txn, uint64_t *pgno);
 int alloc_run(store_txn *txn, uint64_t n, uint64_t below, uint64_t *pgno);
@@ -381,7 +384,7 @@ int tab_by_id(store_txn *txn, store_table id, struct tstate **out);
 int blob_put_value(store_txn *txn, const void *data, size_t len, uint64_t *id);
 int blob_read_all(store_txn *txn, uint64_t id, void *buf, size_t len);
 int blob_locate_page(store_txn *txn, uint64_t pgno, struct store_blob_info *out);
-int blob_move(store_txn *txn, uint64_t id, uint64_t target, bool exact, uint64_t *newpgno);
+int blob_move(store_txn *txn, uint64_t id, uint64_t target, uint64_t *newpgno);
 int blob_check(store *s, const struct store_blob_info *b, void (*problem)(void *, const char *),
 	       void *ctx);
 int blob_decode_row(const uint8_t *v, size_t vlen, uint64_t id, struct store_blob_info *b);

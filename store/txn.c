@@ -29,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+static int sync_meta(store *s, struct meta *m);
+
 struct meta *meta_get(store *s)
 {
 	pthread_mutex_lock(&s->meta_lock);
@@ -264,14 +266,6 @@ int store_txn_commit(store_txn *txn, unsigned flags, uint64_t *txnid)
 		end_write(txn, false);
 		return -EIO;
 	}
-	if (txn->modcount == 0 && txn->ndp == 0 && s->alloc.ntfree == 0) {
-		/* nothing changed: no new state, nothing to write */
-		uint64_t id = store_last_txnid(s);
-		end_write(txn, false);
-		if (txnid)
-			*txnid = id;
-		return (flags & STORE_COMMIT_DURABLE) ? store_sync(s, id) : 0;
-	}
 	int r = tab_finalize_all(txn);
 	if (r == 0)
 		r = alloc_txn_finalize(txn);
@@ -287,37 +281,39 @@ int store_txn_commit(store_txn *txn, unsigned flags, uint64_t *txnid)
 	}
 	struct meta *m = txn->meta;
 	uint64_t id = m->txnid;
+	if (flags & STORE_COMMIT_DURABLE) {
+		/* durable before visible: a commit whose sync fails is never seen */
+		pthread_mutex_lock(&s->sync_lock);
+		r = sync_meta(s, m);
+		pthread_mutex_unlock(&s->sync_lock);
+		if (r < 0) {
+			end_write(txn, false);
+			return r;
+		}
+	}
 	pthread_mutex_lock(&s->meta_lock);
 	struct meta *old = s->latest;
 	s->latest = m;
 	pthread_mutex_unlock(&s->meta_lock);
 	meta_put(old);
 	alloc_txn_committed(txn);
+	alloc_publish(s);
 	end_write(txn, true);
 	if (txnid)
 		*txnid = id;
-	if (flags & STORE_COMMIT_DURABLE)
-		return store_sync(s, id);
 	return 0;
 }
 
-int store_sync(store *s, uint64_t txnid)
+/*
+ * [I6] Make state m durable: its pages (already written), then the slot that
+ * does not hold the durable commit, each followed by fdatasync. Called with
+ * sync_lock held.
+ */
+static int sync_meta(store *s, struct meta *m)
 {
-	if (s->flags & STORE_RDONLY)
-		return 0;
-	if (txnid && atomic_load(&s->durable_txnid) >= txnid)
-		return 0;
-	pthread_mutex_lock(&s->sync_lock);
-	struct meta *m = meta_get(s);
-	int r = 0;
-	if (atomic_load(&s->durable_txnid) >= (txnid ? txnid : m->txnid))
-		goto out;
-	if (atomic_load(&s->error)) {
-		r = -EIO;
-		goto out;
-	}
-	/* [I6] pages first, then the other slot, each made durable */
-	r = io_sync(s);
+	if (atomic_load(&s->error))
+		return -EIO;
+	int r = io_sync(s);
 	if (r < 0)
 		goto fail;
 	uint8_t slot[SLOT_SIZE];
@@ -332,12 +328,25 @@ int store_sync(store *s, uint64_t txnid)
 	s->slot_cur = target;
 	s->slot_csum[target] = get64(slot + SLOT_SIZE - 8);
 	atomic_store(&s->durable_txnid, m->txnid);
-	goto out;
+	return 0;
 fail:
 	atomic_store(&s->error, 1);
 	store_logf(s, STORE_LOG_ERR, "making commit %llu durable failed: %s",
 		   (unsigned long long)m->txnid, strerror(-r));
-out:
+	return r;
+}
+
+int store_sync(store *s, uint64_t txnid)
+{
+	if (s->flags & STORE_RDONLY)
+		return 0;
+	if (txnid && atomic_load(&s->durable_txnid) >= txnid)
+		return 0;
+	pthread_mutex_lock(&s->sync_lock);
+	struct meta *m = meta_get(s);
+	int r = 0;
+	if (atomic_load(&s->durable_txnid) < (txnid ? txnid : m->txnid))
+		r = sync_meta(s, m);
 	pthread_mutex_unlock(&s->sync_lock);
 	meta_put(m);
 	return r;
