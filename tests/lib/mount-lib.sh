@@ -80,9 +80,15 @@ mkdir "$MNT"
 : >"$ML_MOUNTS"
 : >"$ML_BGPIDS"
 
+# Is $1 mounted? (/proc/self/mounts also lists a mount whose daemon died,
+# which mountpoint(1) cannot stat.)
+ml_is_mounted() {
+	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts
+}
+
 # Unmount one mount point, whatever state its daemon is in.
 ml_unmount_dir() {
-	if mountpoint -q "$1" 2>/dev/null; then
+	if ml_is_mounted "$1"; then
 		fusermount3 -u "$1" 2>/dev/null || umount "$1" 2>/dev/null ||
 			umount -l "$1" 2>/dev/null || fusermount3 -u -z "$1" 2>/dev/null
 	fi
