@@ -6,8 +6,8 @@
 # kill -9 the daemon at a random moment, remount, check every file against
 # the writer's log (durable changes byte for byte; interrupted ones old or
 # new), unmount cleanly and fsck (the crashed image, before the remount, must
-# pass fsck too). Also: an unlinked file still open at the
-# kill is reclaimed at the next mount.
+# pass fsck too). Also: data not fsync'ed is durable within commit= seconds,
+# and an unlinked file still open at the kill is reclaimed at the next mount.
 test_description='durability of fsync across kill -9 of the daemon'
 . "$SLATEFS_SOURCE_DIR/tests/lib/mount-lib.sh"
 
@@ -61,6 +61,23 @@ test_expect_success 'a last clean mount sees the same files' '
 	"$DURABLE" verify "$MNT" "$STATE" &&
 	fs_umount &&
 	fs_fsck
+'
+
+test_expect_success SLATEFS 'without fsync, data is durable within commit= seconds' '
+	head -c 300000 /dev/urandom >nosync.data &&
+	fs_mount -o commit=1 &&
+	mkdir "$MNT/nosync" &&
+	cp nosync.data "$MNT/nosync/f" &&
+	echo small >"$MNT/nosync/s" &&
+	ln "$MNT/nosync/s" "$MNT/nosync/s2" &&
+	sleep 3 &&
+	fs_kill9 &&
+	fs_fsck &&
+	fs_mount &&
+	cmp nosync.data "$MNT/nosync/f" &&
+	test "$(cat "$MNT/nosync/s2")" = small &&
+	test "$(stat -c %h "$MNT/nosync/s")" = 2 &&
+	fs_umount
 '
 
 test_expect_success SLATEFS 'an unlinked file still open at kill -9 is reclaimed at the next mount' '
