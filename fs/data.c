@@ -9,8 +9,10 @@
  * bytes are trimmed of trailing zeros, and an all-zero chunk is not stored.
  *
  * Writes land in per-inode chunk buffers (struct sfs_cbuf); a buffer holds a
- * whole chunk, valid in [lo, hi) until it is filled from the stored chunk
- * ("full"). Buffers go to the store on release, fsync, the commit interval,
+ * whole chunk, valid in up to CB_RANGES byte ranges until it is filled from
+ * the stored chunk ("full") — which a write postpones until a flush needs
+ * it, so random writes do not read the chunk they land in, and appends
+ * never do. Buffers go to the store on release, fsync, the commit interval,
  * truncate/punch, and when the inode or the mount passes its budget.
  *
  * [L3] inode->io guards the buffers, size_flushed and the stored data of
@@ -36,12 +38,56 @@
 
 #include "sfs.h"
 
+enum { CB_RANGES = 8 };
+
 struct sfs_cbuf {
 	uint64_t idx;
-	uint32_t lo, hi; /* valid bytes while !full */
-	bool full;
+	bool full;       /* every byte valid */
+	uint8_t nr;      /* valid ranges while !full: sorted, disjoint, */
+	struct {         /* not adjacent */
+		uint32_t lo, hi;
+	} r[CB_RANGES];
 	uint8_t data[];
 };
+
+/* Mark [lo, hi) valid; false if that needs more than CB_RANGES ranges. */
+static bool range_add(struct sfs_cbuf *b, uint32_t lo, uint32_t hi)
+{
+	unsigned k = 0, e;
+
+	while (k < b->nr && b->r[k].hi < lo)
+		k++;
+	/* ranges k..e-1 touch [lo, hi): merge them into one */
+	for (e = k; e < b->nr && b->r[e].lo <= hi; e++) {
+		if (b->r[e].lo < lo)
+			lo = b->r[e].lo;
+		if (b->r[e].hi > hi)
+			hi = b->r[e].hi;
+	}
+	if (e == k) {
+		if (b->nr == CB_RANGES)
+			return false;
+		memmove(&b->r[k + 1], &b->r[k], (b->nr - k) * sizeof(b->r[0]));
+		b->nr++;
+	} else if (e > k + 1) {
+		memmove(&b->r[k + 1], &b->r[e], (b->nr - e) * sizeof(b->r[0]));
+		b->nr -= (uint8_t)(e - k - 1);
+	}
+	b->r[k].lo = lo;
+	b->r[k].hi = hi;
+	return true;
+}
+
+/* Is [lo, hi) valid in b? */
+static bool range_has(const struct sfs_cbuf *b, uint32_t lo, uint32_t hi)
+{
+	if (b->full)
+		return true;
+	for (unsigned k = 0; k < b->nr; k++)
+		if (b->r[k].lo <= lo && hi <= b->r[k].hi)
+			return true;
+	return false;
+}
 
 /* chunks deleted in one section (truncate, punch, reclaim steps) */
 enum { DEL_STEP = 256 };
@@ -62,6 +108,39 @@ static void data_times(struct sfs *sfs, struct sfs_inode *i, const struct timesp
 }
 
 /* ---- buffers [L3] -------------------------------------------------------------- */
+
+/* Freed chunk buffers are kept for reuse (up to POOL_MAX): a fresh 64 KiB
+   allocation costs page faults on every write of a large file. The pool's
+   mutex is a leaf lock. */
+enum { POOL_MAX = 64 };
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sfs_cbuf *pool[POOL_MAX];
+static size_t pool_n;
+static uint32_t pool_cs;
+
+static struct sfs_cbuf *cbuf_alloc(uint32_t cs)
+{
+	struct sfs_cbuf *b = NULL;
+
+	pthread_mutex_lock(&pool_mu);
+	if (pool_n && pool_cs == cs)
+		b = pool[--pool_n];
+	pthread_mutex_unlock(&pool_mu);
+	return b ? b : malloc(sizeof(*b) + cs);
+}
+
+static void cbuf_free(struct sfs_cbuf *b, uint32_t cs)
+{
+	pthread_mutex_lock(&pool_mu);
+	if (pool_n == 0)
+		pool_cs = cs;
+	if (pool_n < POOL_MAX && pool_cs == cs) {
+		pool[pool_n++] = b;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&pool_mu);
+	free(b);
+}
 
 /* index of the first buffer with idx >= want */
 static size_t buf_lower(const struct sfs_inode *i, uint64_t want)
@@ -96,11 +175,11 @@ static int buf_new(struct sfs *sfs, struct sfs_inode *i, uint64_t idx, struct sf
 		i->bufs = nb;
 		i->capbufs = nc;
 	}
-	b = malloc(sizeof(*b) + sfs->chunk_size);
+	b = cbuf_alloc(sfs->chunk_size);
 	if (!b)
 		return -ENOMEM;
 	b->idx = idx;
-	b->lo = b->hi = 0;
+	b->nr = 0;
 	b->full = false;
 	memmove(&i->bufs[p + 1], &i->bufs[p], (i->nbufs - p) * sizeof(*i->bufs));
 	i->bufs[p] = b;
@@ -115,7 +194,7 @@ static int buf_new(struct sfs *sfs, struct sfs_inode *i, uint64_t idx, struct sf
 
 static void buf_drop(struct sfs *sfs, struct sfs_inode *i, size_t p)
 {
-	free(i->bufs[p]);
+	cbuf_free(i->bufs[p], sfs->chunk_size);
 	memmove(&i->bufs[p], &i->bufs[p + 1], (i->nbufs - p - 1) * sizeof(*i->bufs));
 	i->nbufs--;
 	i->nbufs_pub = i->nbufs;
@@ -222,24 +301,34 @@ static int stored_read(struct sfs *sfs, struct sfs_inode *i, uint64_t idx, uint3
 	return r;
 }
 
-/* Make b full: read the stored chunk around its valid range. */
+/* Make b full: the stored chunk under its valid ranges. */
 static int buf_fill(struct sfs *sfs, struct sfs_inode *i, struct sfs_cbuf *b)
 {
-	int r = 0;
+	uint32_t cs = sfs->chunk_size;
+	int r;
 
 	if (b->full)
 		return 0;
-	if (b->lo == b->hi) {
-		r = stored_read(sfs, i, b->idx, 0, sfs->chunk_size, b->data);
+	if (b->nr == 0) {
+		r = stored_read(sfs, i, b->idx, 0, cs, b->data);
 	} else {
-		if (b->lo > 0)
-			r = stored_read(sfs, i, b->idx, 0, b->lo, b->data);
-		if (r == 0 && b->hi < sfs->chunk_size)
-			r = stored_read(sfs, i, b->idx, b->hi, sfs->chunk_size - b->hi,
-					b->data + b->hi);
+		struct sfs_cbuf *t = cbuf_alloc(cs);
+		if (!t)
+			return -ENOMEM;
+		r = stored_read(sfs, i, b->idx, 0, cs, t->data);
+		uint32_t at = 0;
+		for (unsigned k = 0; r == 0 && k <= b->nr; k++) {
+			uint32_t end = k < b->nr ? b->r[k].lo : cs;
+			memcpy(b->data + at, t->data + at, end - at);
+			if (k < b->nr)
+				at = b->r[k].hi;
+		}
+		cbuf_free(t, cs);
 	}
-	if (r == 0)
+	if (r == 0) {
 		b->full = true;
+		b->nr = 0;
+	}
 	return r;
 }
 
@@ -254,15 +343,15 @@ static int data_read(struct sfs *sfs, struct sfs_inode *i, uint8_t *out, size_t 
 		uint32_t len = (uint32_t)(n < cs - coff ? n : cs - coff);
 		struct sfs_cbuf *b = buf_find(i, idx);
 
-		if (b && (b->full || (coff >= b->lo && coff + len <= b->hi))) {
+		if (b && range_has(b, coff, coff + len)) {
 			memcpy(out, b->data + coff, len);
 		} else {
 			int r = stored_read(sfs, i, idx, coff, len, out);
 			if (r < 0)
 				return r;
-			if (b && b->hi > b->lo) {
-				uint32_t s = coff > b->lo ? coff : b->lo;
-				uint32_t e = coff + len < b->hi ? coff + len : b->hi;
+			for (unsigned k = 0; b && k < b->nr; k++) {
+				uint32_t s = coff > b->r[k].lo ? coff : b->r[k].lo;
+				uint32_t e = coff + len < b->r[k].hi ? coff + len : b->r[k].hi;
 				if (s < e)
 					memcpy(out + (s - coff), b->data + s, e - s);
 			}
@@ -293,23 +382,13 @@ static int data_write(struct sfs *sfs, struct sfs_inode *i, const uint8_t *src, 
 			if (r < 0)
 				return r;
 		}
-		if (b->full) {
-			/* nothing to track */
-		} else if (b->lo == b->hi) {
-			b->lo = coff;
-			b->hi = coff + len;
-		} else if (coff <= b->hi && coff + len >= b->lo) {
-			if (coff < b->lo)
-				b->lo = coff;
-			if (coff + len > b->hi)
-				b->hi = coff + len;
-		} else {
-			r = buf_fill(sfs, i, b);
+		if (!b->full && !range_add(b, coff, coff + len)) {
+			r = buf_fill(sfs, i, b); /* too scattered: read it now */
 			if (r < 0)
 				return r;
 		}
 		memcpy(b->data + coff, src, len);
-		if (!b->full && b->lo == 0 && b->hi == cs)
+		if (!b->full && b->nr == 1 && b->r[0].lo == 0 && b->r[0].hi == cs)
 			b->full = true;
 		src += len;
 		off += len;
@@ -491,15 +570,17 @@ int sfs_data_flush(struct sfs *sfs, struct sfs_inode *i)
 			struct sfs_cbuf *b = i->bufs[k];
 			uint64_t start = b->idx * (uint64_t)cs;
 			uint32_t len = (uint32_t)(size - start < cs ? size - start : cs);
-			if (!b->full && !(b->lo == 0 && b->hi >= len))
+			if (!range_has(b, 0, len))
 				r = buf_fill(sfs, i, b);
 			if (r < 0)
 				break;
 			size_t t = trimmed(b->data, len);
 			items[nitems].idx = b->idx;
+			unsigned fl = sfs->blob_flags;
+			if ((fl & STORE_BLOB_LZ4) && !sfs_worth_compressing(b->data, t))
+				fl &= ~(unsigned)STORE_BLOB_LZ4;
 			if (t)
-				r = store_blob_prepare(sfs->s, b->data, t, sfs->blob_flags,
-						       &items[nitems].prep);
+				r = store_blob_prepare(sfs->s, b->data, t, fl, &items[nitems].prep);
 			nitems++;
 			bytes += t;
 		}

@@ -54,10 +54,7 @@ void sfs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	(void)fi;
 	if (r == 0) {
 		/* report, once, a write-back failure of buffered data */
-		pthread_rwlock_wrlock(&i->io);
-		r = i->wb_err;
-		i->wb_err = 0;
-		pthread_rwlock_unlock(&i->io);
+		r = atomic_exchange(&i->wb_err, 0);
 		sfs_inode_put(sfs, i);
 	}
 	fuse_reply_err(req, -r);
@@ -69,9 +66,9 @@ void sfs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct sfs_inode *i;
 	int r = sfs_inode_grab(sfs, ino, &i);
 
-	(void)fi;
 	if (r == 0) {
-		if (!sfs->opt.ro) {
+		/* a read-only handle wrote nothing: no need to stop readers */
+		if (!sfs->opt.ro && (fi->flags & O_ACCMODE) != O_RDONLY) {
 			pthread_rwlock_wrlock(&i->io);
 			r = sfs_data_flush(sfs, i);
 			if (r < 0) {

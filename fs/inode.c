@@ -321,6 +321,8 @@ void sfs_inode_forget(struct sfs *sfs, uint64_t ino, uint64_t n)
 {
 	struct sfs_inode *i;
 
+	if (ino == SFS_ROOT_INO)
+		return; /* its lookups are not counted */
 	pthread_mutex_lock(&sfs->imu);
 	i = hfind(sfs, ino);
 	if (i) {

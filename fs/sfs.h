@@ -99,7 +99,7 @@ struct sfs_inode {
 	size_t nbufs, capbufs;  /*                                        [io] */
 	_Atomic size_t nbufs_pub; /* nbufs, for stat without the io lock */
 	uint64_t size_flushed;  /* size the stored data covers [io + tree excl] */
-	int wb_err;             /* deferred write-back error               [io] */
+	_Atomic int wb_err;     /* deferred write-back error (set under io)   */
 
 	_Atomic uint64_t last_txn; /* batch that last changed its rows */
 };
@@ -216,6 +216,8 @@ int sfs_data_truncate(struct sfs *sfs, struct sfs_inode *i, uint64_t size);
 void sfs_data_discard(struct sfs *sfs, struct sfs_inode *i);
 /* Free the buffers of an inode being freed (no list bookkeeping). */
 void sfs_data_free_bufs(struct sfs *sfs, struct sfs_inode *i);
+/* Is lz4 likely to save 1/8 of this chunk? (fs/compress.c) */
+bool sfs_worth_compressing(const void *data, size_t len);
 /* Flush every dirty inode (commit interval, unmount). */
 int sfs_data_flush_all(struct sfs *sfs);
 /* Delete chunk rows [from, to) of ino and their blobs, at most max rows;
