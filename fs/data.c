@@ -787,7 +787,7 @@ static int data_punch(struct sfs *sfs, struct sfs_inode *i, uint64_t off, uint64
 		r = sfs_chunks_delete(sfs, i->ino, hf, ht, DEL_STEP, &freed, &done);
 		if (freed) {
 			pthread_mutex_lock(&i->attr_mu);
-			i->a.blocks = i->a.blocks > freed ? i->a.blocks - freed : 0;
+			sfs_inode_sub_blocks(i, freed);
 			pthread_mutex_unlock(&i->attr_mu);
 		}
 		if (r == 0)

@@ -522,6 +522,15 @@ int sfs_inode_write(struct sfs *sfs, struct sfs_inode *i, const void *inl, size_
 	return r;
 }
 
+void sfs_inode_sub_blocks(struct sfs_inode *i, uint64_t freed)
+{
+	/* an inline file's count is its inline bytes: chunks still stored past
+	   its EOF (a truncate in progress) were never part of it */
+	if (i->a.flags & SFS_IF_INLINE)
+		return;
+	i->a.blocks = i->a.blocks > freed ? i->a.blocks - freed : 0;
+}
+
 int sfs_inode_write_ctime(struct sfs *sfs, struct sfs_inode *i)
 {
 	struct timespec now;
@@ -604,7 +613,7 @@ int sfs_inode_reclaim(struct sfs *sfs, uint64_t ino, struct sfs_inode *i, bool t
 		r = sfs_chunks_delete(sfs, ino, from, UINT64_MAX, RECLAIM_STEP, &freed, &done);
 		if (i && freed) {
 			pthread_mutex_lock(&i->attr_mu);
-			i->a.blocks = i->a.blocks > freed ? i->a.blocks - freed : 0;
+			sfs_inode_sub_blocks(i, freed);
 			pthread_mutex_unlock(&i->attr_mu);
 		}
 		sfs_tx_end(sfs, r == -ENOSPC ? 0 : r);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <syslog.h>
 
+#include "control.h"
 #include "sfs.h"
 
 static const char *open_error(int r)
@@ -132,6 +133,9 @@ int sfs_mount_open(struct sfs *sfs)
 		r = sfs_batch_start_thread(sfs);
 		if (r < 0)
 			goto fail;
+		r = sfs_compaction_start(sfs);
+		if (r < 0)
+			goto fail;
 	}
 	sfs->mounted = true;
 	return 0;
@@ -146,6 +150,7 @@ int sfs_unmount(struct sfs *sfs)
 
 	if (!sfs->s)
 		return 0;
+	sfs_compaction_stop(sfs);
 	sfs_batch_stop(sfs);
 	if (sfs->mounted && !sfs->opt.ro && !sfs->broken) {
 		/* data that cannot be written now (a full image) was reported

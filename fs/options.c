@@ -267,6 +267,7 @@ int sfs_options_parse(int argc, char **argv, struct sfs_options *opt, struct fus
 	opt->cache = 64u << 20;
 	opt->autocompact = true;
 	opt->compact_threshold = 30;
+	opt->compact_rate = 64ull << 20; /* MB/s; 0 = unlimited */
 	*args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 
 	if (fuse_opt_parse(args, &raw, table, proc) != 0)

@@ -129,6 +129,8 @@ void sfs_inode_stat(struct sfs *sfs, struct sfs_inode *i, struct stat *st);
 /* Write the inode's row (tree lock exclusive). inl: new inline bytes, or
    NULL to keep the stored ones. */
 int sfs_inode_write(struct sfs *sfs, struct sfs_inode *i, const void *inl, size_t inl_len);
+/* Deleted chunks of freed stored bytes no longer count (attr_mu held). */
+void sfs_inode_sub_blocks(struct sfs_inode *i, uint64_t freed);
 /* Set ctime to now and write the row (tree lock exclusive). */
 int sfs_inode_write_ctime(struct sfs *sfs, struct sfs_inode *i);
 /* Read the inline bytes of a row (tree lock held) into buf (cap bytes). */
