@@ -3,6 +3,9 @@
  * forking test runner with its temp dir, the RNG, byte patterns, failure
  * reporting and small file utilities.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* nftw, strsignal */
+#endif
 #include "testutil.h"
 
 #include <errno.h>
@@ -78,7 +81,7 @@ void tu_fail(const char *file, int line, const char *fmt, ...)
 	if (tu_ctx[0])
 		fprintf(stderr, "  context: %s\n", tu_ctx);
 	fprintf(stderr, "  %s: rerun with SLATEFS_TEST_SEED=%" PRIu64 " SLATEFS_TEST_SCALE=%u\n",
-		tu_name, tu_base_seed, tu_scale());
+	        tu_name, tu_base_seed, tu_scale());
 	fflush(NULL);
 	/* _exit: no leak report noise, and a forked case never cleans up the
 	 * parent's temp dir. */
@@ -184,24 +187,40 @@ void tu_rng_fill(struct tu_rng *r, void *buf, size_t len)
 
 /* ---- patterns ---- */
 
-static uint64_t pattern_word(uint64_t seed, uint64_t w)
+/* Word w of the stream named by seed: cheap (two multiplies), and different
+ * seeds give unrelated streams. Byte p is byte p % 8 (little-endian) of
+ * word p / 8. */
+static inline uint64_t pattern_word(uint64_t seed, uint64_t w)
 {
-	return tu_mix64(seed ^ (w * 0xd6e8feb86659fd93ULL));
+	uint64_t h = (seed ^ (w * 0x9e3779b97f4a7c15ULL)) * 0xd6e8feb86659fd93ULL;
+
+	h ^= h >> 32;
+	h *= 0xd6e8feb86659fd93ULL;
+	return h ^ (h >> 29);
+}
+
+static inline void put_le64(uint8_t *p, uint64_t x)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(p, &x, 8);
+#else
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(x >> (i * 8));
+#endif
 }
 
 void tu_pattern(void *buf, size_t len, uint64_t seed, uint64_t off)
 {
 	uint8_t *p = buf;
 
+	seed = tu_mix64(seed);
 	while (len && (off & 7)) {
 		*p++ = (uint8_t)(pattern_word(seed, off >> 3) >> ((off & 7) * 8));
 		off++;
 		len--;
 	}
 	while (len >= 8) {
-		uint64_t x = pattern_word(seed, off >> 3);
-		for (int i = 0; i < 8; i++)
-			p[i] = (uint8_t)(x >> (i * 8));
+		put_le64(p, pattern_word(seed, off >> 3));
 		p += 8;
 		off += 8;
 		len -= 8;
@@ -216,18 +235,30 @@ void tu_pattern(void *buf, size_t len, uint64_t seed, uint64_t off)
 long long tu_pattern_diff(const void *buf, size_t len, uint64_t seed, uint64_t off)
 {
 	const uint8_t *p = buf;
-	uint8_t tmp[4096];
+	uint8_t tmp[8];
 	size_t done = 0;
+	uint64_t mixed = tu_mix64(seed);
 
+	/* head and tail bytes one by one, aligned words in between */
+	while (done < len && ((off + done) & 7)) {
+		tu_pattern(tmp, 1, seed, off + done);
+		if (p[done] != tmp[0])
+			return (long long)done;
+		done++;
+	}
+	while (len - done >= 8) {
+		put_le64(tmp, pattern_word(mixed, (off + done) >> 3));
+		if (memcmp(p + done, tmp, 8) != 0)
+			for (int i = 0; i < 8; i++)
+				if (p[done + (size_t)i] != tmp[i])
+					return (long long)done + i;
+		done += 8;
+	}
 	while (done < len) {
-		size_t n = len - done < sizeof(tmp) ? len - done : sizeof(tmp);
-		long long d;
-
-		tu_pattern(tmp, n, seed, off + done);
-		d = tu_memdiff(p + done, tmp, n);
-		if (d >= 0)
-			return (long long)done + d;
-		done += n;
+		tu_pattern(tmp, 1, seed, off + done);
+		if (p[done] != tmp[0])
+			return (long long)done;
+		done++;
 	}
 	return -1;
 }
@@ -388,8 +419,10 @@ int tu_main(int argc, char **argv, int (*fn)(void))
 	tu_child_pid = 0;
 	nftw(tu_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	if (WIFSIGNALED(status)) {
-		fprintf(stderr, "FAIL %s: killed by signal %d (%s); rerun with SLATEFS_TEST_SEED=%" PRIu64 "\n",
-			tu_name, WTERMSIG(status), strsignal(WTERMSIG(status)), tu_base_seed);
+		fprintf(stderr,
+		        "FAIL %s: killed by signal %d (%s); rerun with SLATEFS_TEST_SEED=%" PRIu64
+		        "\n",
+		        tu_name, WTERMSIG(status), strsignal(WTERMSIG(status)), tu_base_seed);
 		return 1;
 	}
 	code = WEXITSTATUS(status);

@@ -38,7 +38,7 @@ void tu_context(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /** Print a failure (with context and seed) and exit the process with 1. */
 _Noreturn void tu_fail(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /** Seconds on the monotonic clock. */
 double tu_now(void);
@@ -84,48 +84,48 @@ int tu_write_file(const char *path, const void *buf, size_t len);
 int tu_copy_file(const char *from, const char *to);
 
 /* ---- CHECK macros: on failure print file:line and what was expected ---- */
-#define CHECK(cond)                                                                    \
-	do {                                                                           \
-		if (!(cond))                                                           \
-			tu_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond);        \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			tu_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond);                    \
 	} while (0)
 
-#define CHECKF(cond, ...)                                                              \
-	do {                                                                           \
-		if (!(cond))                                                           \
-			tu_fail(__FILE__, __LINE__, __VA_ARGS__);                      \
+#define CHECKF(cond, ...)                                                                          \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			tu_fail(__FILE__, __LINE__, __VA_ARGS__);                                  \
 	} while (0)
 
 /** expr must return want (an int, e.g. 0 or -ENOENT). */
-#define CHECK_RC(expr, want)                                                           \
-	do {                                                                           \
-		int tu_rc_ = (expr);                                                   \
-		int tu_want_ = (want);                                                 \
-		if (tu_rc_ != tu_want_)                                                \
-			tu_fail(__FILE__, __LINE__, "%s returned %d (%s), expected %d (%s)", \
-				#expr, tu_rc_, strerror(tu_rc_ < 0 ? -tu_rc_ : tu_rc_),      \
-				tu_want_, strerror(tu_want_ < 0 ? -tu_want_ : tu_want_));    \
+#define CHECK_RC(expr, want)                                                                       \
+	do {                                                                                       \
+		int tu_rc_ = (expr);                                                               \
+		int tu_want_ = (want);                                                             \
+		if (tu_rc_ != tu_want_)                                                            \
+			tu_fail(__FILE__, __LINE__, "%s returned %d (%s), expected %d (%s)",       \
+			        #expr, tu_rc_, strerror(tu_rc_ < 0 ? -tu_rc_ : tu_rc_), tu_want_,  \
+			        strerror(tu_want_ < 0 ? -tu_want_ : tu_want_));                    \
 	} while (0)
 
 #define CHECK_OK(expr) CHECK_RC(expr, 0)
 
 /** Two unsigned integers must be equal. */
-#define CHECK_EQ(a, b)                                                                 \
-	do {                                                                           \
-		unsigned long long tu_a_ = (unsigned long long)(a);                    \
-		unsigned long long tu_b_ = (unsigned long long)(b);                    \
-		if (tu_a_ != tu_b_)                                                    \
-			tu_fail(__FILE__, __LINE__, "%s == %s failed: %llu != %llu", #a, #b, \
-				tu_a_, tu_b_);                                         \
+#define CHECK_EQ(a, b)                                                                             \
+	do {                                                                                       \
+		unsigned long long tu_a_ = (unsigned long long)(a);                                \
+		unsigned long long tu_b_ = (unsigned long long)(b);                                \
+		if (tu_a_ != tu_b_)                                                                \
+			tu_fail(__FILE__, __LINE__, "%s == %s failed: %llu != %llu", #a, #b,       \
+			        tu_a_, tu_b_);                                                     \
 	} while (0)
 
 /** Two buffers of n bytes must be equal. */
-#define CHECK_MEM(a, b, n)                                                             \
-	do {                                                                           \
-		long long tu_d_ = tu_memdiff((a), (b), (n));                           \
-		if (tu_d_ >= 0)                                                        \
-			tu_fail(__FILE__, __LINE__, "%s and %s differ at byte %lld of %zu", \
-				#a, #b, tu_d_, (size_t)(n));                           \
+#define CHECK_MEM(a, b, n)                                                                         \
+	do {                                                                                       \
+		long long tu_d_ = tu_memdiff((a), (b), (n));                                       \
+		if (tu_d_ >= 0)                                                                    \
+			tu_fail(__FILE__, __LINE__, "%s and %s differ at byte %lld of %zu", #a,    \
+			        #b, tu_d_, (size_t)(n));                                           \
 	} while (0)
 
 #endif /* SLATEFS_TESTUTIL_H */

@@ -107,7 +107,8 @@ void sm_snap_take(struct sm *m, uint64_t txnid)
 	s->n = m->n;
 	s->rows = malloc((m->n ? m->n : 1) * sizeof(*m->rows));
 	CHECK(s->rows != NULL);
-	memcpy(s->rows, m->rows, m->n * sizeof(*m->rows));
+	if (m->n)
+		memcpy(s->rows, m->rows, m->n * sizeof(*m->rows));
 }
 
 void sm_restore(struct sm *m, const struct sm_snap *sn)
@@ -197,7 +198,7 @@ static bool store_error(int rc, bool tolerant, unsigned *eio, const char *what, 
 }
 
 static void check_blob(store_txn *txn, const struct sm_snap *sn, const struct sm_row *r,
-		       bool tolerant, unsigned *eio, const char *what)
+                       bool tolerant, unsigned *eio, const char *what)
 {
 	struct store_blob_info bi;
 	size_t got = 0;
@@ -221,8 +222,8 @@ static void check_blob(store_txn *txn, const struct sm_snap *sn, const struct sm
 }
 
 static void check_row(store_txn *txn, const struct sm_snap *sn, uint32_t t, const char *tname,
-		      size_t j, const struct sm_row *r, const void *k, size_t kl, const void *v,
-		      size_t vl, const char *what)
+                      size_t j, const struct sm_row *r, const void *k, size_t kl, const void *v,
+                      size_t vl, const char *what)
 {
 	uint8_t wk[40], wv[16];
 	size_t wkl;
@@ -245,8 +246,8 @@ static void check_row(store_txn *txn, const struct sm_snap *sn, uint32_t t, cons
 	} else {
 		long long d;
 		CHECKF(vl == r->vlen,
-		       "%s: txn %" PRIu64 ": %s key %" PRIu64 " value is %zu bytes, snapshot %u", what,
-		       sn->txnid, tname, r->key, vl, r->vlen);
+		       "%s: txn %" PRIu64 ": %s key %" PRIu64 " value is %zu bytes, snapshot %u",
+		       what, sn->txnid, tname, r->key, vl, r->vlen);
 		d = tu_pattern_diff(v, vl, vpat(r->vseed), 0);
 		CHECKF(d < 0, "%s: txn %" PRIu64 ": %s key %" PRIu64 " value differs at byte %lld",
 		       what, sn->txnid, tname, r->key, d);
@@ -254,7 +255,7 @@ static void check_row(store_txn *txn, const struct sm_snap *sn, uint32_t t, cons
 }
 
 static void check_table(store_txn *txn, const struct sm_snap *sn, uint32_t t, const char *tname,
-			bool tolerant, unsigned *eio, const char *what)
+                        bool tolerant, unsigned *eio, const char *what)
 {
 	store_table h;
 	store_cursor *c = NULL;
@@ -269,8 +270,8 @@ static void check_table(store_txn *txn, const struct sm_snap *sn, uint32_t t, co
 		const void *k, *v;
 		size_t kl, vl;
 
-		CHECKF(j < cnt, "%s: txn %" PRIu64 ": table %s has more than %zu rows", what, sn->txnid,
-		       tname, cnt);
+		CHECKF(j < cnt, "%s: txn %" PRIu64 ": table %s has more than %zu rows", what,
+		       sn->txnid, tname, cnt);
 		rc = store_cursor_get(c, &k, &kl, &v, &vl);
 		if (rc)
 			break;
@@ -330,11 +331,11 @@ unsigned sm_check(store_txn *txn, const struct sm_snap *sn, bool tolerant, const
 	memset(&l, 0, sizeof(l));
 	rc = store_table_list(txn, list_cb, &l);
 	if (!store_error(rc, tolerant, &eio, what, "store_table_list")) {
-		CHECKF(l.n == nwant, "%s: txn %" PRIu64 " has %d tables, snapshot %d", what, sn->txnid,
-		       l.n, nwant);
+		CHECKF(l.n == nwant, "%s: txn %" PRIu64 " has %d tables, snapshot %d", what,
+		       sn->txnid, l.n, nwant);
 		for (int i = 0; i < nwant; i++)
-			CHECKF(strcmp(l.names[i], want[i]) == 0, "%s: table %d is %s, snapshot has %s",
-			       what, i, l.names[i], want[i]);
+			CHECKF(strcmp(l.names[i], want[i]) == 0,
+			       "%s: table %d is %s, snapshot has %s", what, i, l.names[i], want[i]);
 	}
 	for (int i = 0; i < nwant; i++)
 		check_table(txn, sn, tno[i], want[i], tolerant, &eio, what);
@@ -378,16 +379,34 @@ static void wl_put_row(struct sm_wl *w)
 	cnt = rows_of(m->rows, m->n, t, &first);
 	r.table = t;
 	r.key = cnt && tu_rng_chance(g, 1, 3) ? m->rows[first + tu_rng_below(g, cnt)].key
-					      : w->next_key++;
-	r.vlen = (uint32_t)(x < 70 ? tu_rng_below(g, 300)
-			    : x < 92 ? tu_rng_range(g, 300, 3000)
-				     : tu_rng_range(g, 3000, w->lim.max_value));
+	                                      : w->next_key++;
+	r.vlen = (uint32_t)(x < 70   ? tu_rng_below(g, 300)
+	                    : x < 92 ? tu_rng_range(g, 300, 3000)
+	                             : tu_rng_range(g, 3000, w->lim.max_value));
 	r.vseed = w->next_seed++;
 	r.refs = 0;
 	kl = data_key(r.key, k);
 	tu_pattern(w->buf, r.vlen, vpat(r.vseed), 0);
 	CHECK_OK(store_put(w->w, w->h[t], k, kl, w->buf, r.vlen, 0));
 	row_set(m, &r);
+}
+
+void sm_wl_fill(struct sm_wl *w, uint32_t t, unsigned n, uint32_t vlen)
+{
+	struct sm_row r;
+	uint8_t k[40];
+
+	CHECK(w->m->tables & (1u << t));
+	for (unsigned i = 0; i < n; i++) {
+		r.table = t;
+		r.key = w->next_key++;
+		r.vlen = vlen;
+		r.vseed = w->next_seed++;
+		r.refs = 0;
+		tu_pattern(w->buf, r.vlen, vpat(r.vseed), 0);
+		CHECK_OK(store_put(w->w, w->h[t], k, data_key(r.key, k), w->buf, r.vlen, 0));
+		row_set(w->m, &r);
+	}
 }
 
 static void wl_del_row(struct sm_wl *w)
@@ -426,9 +445,9 @@ static void wl_blob_put(struct sm_wl *w)
 	int how = (int)tu_rng_below(g, 4);
 
 	r.table = SM_BLOBT;
-	r.vlen = (uint32_t)(x < 35 ? tu_rng_below(g, 2000)
-			    : x < 92 ? tu_rng_range(g, 2000, 65536)
-				     : tu_rng_range(g, 65536, w->lim.max_blob));
+	r.vlen = (uint32_t)(x < 35   ? tu_rng_below(g, 2000)
+	                    : x < 92 ? tu_rng_range(g, 2000, 65536)
+	                             : tu_rng_range(g, 65536, w->lim.max_blob));
 	r.vseed = w->next_seed++;
 	r.refs = 1;
 	blob_fill(w->buf, r.vlen, r.vseed);
@@ -494,7 +513,7 @@ static void wl_table_change(struct sm_wl *w)
 	table_name(t, name);
 	if (m->tables & (1u << t)) {
 		size_t first, cnt;
-		if (__builtin_popcount(m->tables) < 2)
+		if (__builtin_popcount(m->tables) < 2 || (t == 0 && w->lim.keep_data0))
 			return;
 		CHECK_OK(store_table_drop(w->w, name));
 		m->tables &= ~(1u << t);

@@ -15,8 +15,8 @@
 
 #include "storetest.h"
 
-#define SM_NDATA 6
-#define SM_BLOBT 15 /* model table number of "blobs" */
+#define SM_NDATA    6
+#define SM_BLOBT    15           /* model table number of "blobs" */
 #define SM_BUF_SIZE (512 * 1024) /* more than the largest value or blob */
 
 struct sm_row {
@@ -56,6 +56,7 @@ struct sm_limits {
 	uint64_t max_blob_bytes;
 	uint32_t max_blob;
 	uint32_t max_value;
+	bool keep_data0; /* never drop data-0 */
 };
 
 /** A workload writing through one write txn at a time. */
@@ -76,6 +77,8 @@ struct sm_wl {
 void sm_wl_init_tables(struct sm_wl *w);
 /** Open the handles of every table the model has, through txn. */
 void sm_wl_handles(struct sm_wl *w, store_txn *txn);
+/** Put n new rows of vlen bytes into data table t (which must exist). */
+void sm_wl_fill(struct sm_wl *w, uint32_t t, unsigned n, uint32_t vlen);
 /** One random change (row put/delete, blob put/share/delete, table create/drop). */
 void sm_wl_random_op(struct sm_wl *w);
 

@@ -11,7 +11,7 @@
 uint64_t st_log_lines;
 
 int st_try_open(const char *path, unsigned flags, uint32_t page_size, store_io_hook hook,
-		void *hook_ctx, store **out)
+                void *hook_ctx, store **out)
 {
 	struct store_options o;
 

@@ -15,7 +15,7 @@ store *st_open(const char *path, unsigned flags, uint32_t page_size);
 
 /** Same, but returns the error instead of failing; hook may be NULL. */
 int st_try_open(const char *path, unsigned flags, uint32_t page_size, store_io_hook hook,
-		void *hook_ctx, store **out);
+                void *hook_ctx, store **out);
 
 /** Lines the store logged through the quiet logger. */
 extern uint64_t st_log_lines;

@@ -40,16 +40,18 @@ static void fill(uint8_t *buf, size_t len, uint64_t seed, bool compressible)
 
 /* Read [off, off + len) of blob id and compare with src. */
 static void check_range(store_txn *txn, uint64_t id, uint64_t blen, uint64_t off, size_t len,
-			const char *what)
+                        const char *what)
 {
 	size_t got = SIZE_MAX, want = off >= blen ? 0 : (blen - off < len ? blen - off : len);
 	int rc = store_blob_read(txn, id, off, dst, len, &got);
 
 	CHECKF(rc == 0, "%s: read of %zu bytes at %" PRIu64 " returned %d", what, len, off, rc);
-	CHECKF(got == want, "%s: read of %zu bytes at %" PRIu64 " of a %" PRIu64
-	       "-byte blob gave %zu bytes, expected %zu", what, len, off, blen, got, want);
-	CHECKF(tu_memdiff(dst, src + off, got) < 0, "%s: bytes at %" PRIu64 " differ at +%lld", what,
-	       off, tu_memdiff(dst, src + off, got));
+	CHECKF(got == want,
+	       "%s: read of %zu bytes at %" PRIu64 " of a %" PRIu64
+	       "-byte blob gave %zu bytes, expected %zu",
+	       what, len, off, blen, got, want);
+	CHECKF(tu_memdiff(dst, src + off, got) < 0, "%s: bytes at %" PRIu64 " differ at +%lld",
+	       what, off, tu_memdiff(dst, src + off, got));
 }
 
 static void check_blob(store *s, store_txn *txn, uint64_t id, uint64_t len, const char *what)
@@ -83,9 +85,9 @@ static void check_blob(store *s, store_txn *txn, uint64_t id, uint64_t len, cons
 static void sizes(store *s)
 {
 	uint32_t ps = store_page_size(s);
-	const uint64_t all[] = {0,	1,	    ps - 1,	 ps,	     ps + 1,	 2 * ps - 1,
-				2 * ps, 2 * ps + 1, 65535,	 65536,	     65537,	 3 * 65536 + 7,
-				MIB,	MIB + 1,    64ull * MIB};
+	const uint64_t all[] = {0,      1,          ps - 1,     ps,    ps + 1, 2 * ps - 1,
+	                        2 * ps, 2 * ps + 1, 65535,      65536, 65537,  3 * 65536 + 7,
+	                        MIB,    MIB + 1,    64ull * MIB};
 	char what[128];
 	unsigned n = 0;
 	double t0 = tu_now();
@@ -101,7 +103,7 @@ static void sizes(store *s)
 			if (len == 64ull * MIB && (lz4 != comp))
 				continue;
 			snprintf(what, sizeof(what), "blob of %" PRIu64 " bytes, %s data, %s", len,
-				 comp ? "compressible" : "random", lz4 ? "lz4" : "no compression");
+			         comp ? "compressible" : "random", lz4 ? "lz4" : "no compression");
 			tu_context("%s", what);
 			fill(src, len, seed, comp);
 			w = st_write(s);
@@ -109,12 +111,14 @@ static void sizes(store *s)
 			CHECK_OK(store_blob_stat(w, id, &bi));
 			CHECK_EQ(bi.length, len);
 			CHECK_EQ(bi.refs, 1);
-			CHECKF(bi.npages * ps >= bi.stored, "%s: %" PRIu64 " pages hold %" PRIu64
-			       " stored bytes", what, bi.npages, bi.stored);
+			CHECKF(bi.npages * ps >= bi.stored,
+			       "%s: %" PRIu64 " pages hold %" PRIu64 " stored bytes", what,
+			       bi.npages, bi.stored);
 			if (!lz4 || !comp) {
 				CHECKF(!(bi.flags & STORE_BLOB_LZ4), "%s: stored as lz4", what);
-				CHECKF(bi.stored >= len, "%s: stored %" PRIu64 " bytes < its length",
-				       what, bi.stored);
+				CHECKF(bi.stored >= len,
+				       "%s: stored %" PRIu64 " bytes < its length", what,
+				       bi.stored);
 			} else if (len >= 65536) {
 				CHECKF((bi.flags & STORE_BLOB_LZ4) && bi.stored < len / 2,
 				       "%s: not compressed (flags %#x, stored %" PRIu64 ")", what,
@@ -173,7 +177,7 @@ static void writer(store *s)
 			char what[96];
 
 			snprintf(what, sizeof(what), "writer blob of %" PRIu64 " bytes%s", len,
-				 mode ? ", lz4" : "");
+			         mode ? ", lz4" : "");
 			tu_context("%s", what);
 			fill(src, len, tu_rng_next(&rng), mode == 1);
 			/* cut [0, len) into pieces at random points */
@@ -347,7 +351,8 @@ static void corruption(void)
 	CHECK(fd >= 0);
 	for (int b = 0; b < 2; b++) {
 		uint64_t offs[5] = {0, bi[b].stored - 1, bi[b].stored / 2,
-				    tu_rng_below(&rng, bi[b].stored), tu_rng_below(&rng, bi[b].stored)};
+		                    tu_rng_below(&rng, bi[b].stored),
+		                    tu_rng_below(&rng, bi[b].stored)};
 		for (int i = 0; i < 5; i++) {
 			uint64_t at = bi[b].pgno * ps + offs[i];
 			uint8_t orig, bad;
@@ -356,16 +361,17 @@ static void corruption(void)
 			int rc;
 
 			tu_context("blob %d (%s) corrupted at stored byte %" PRIu64, b,
-				   b ? "lz4" : "plain", offs[i]);
+			           b ? "lz4" : "plain", offs[i]);
 			CHECK(pread(fd, &orig, 1, (off_t)at) == 1);
 			bad = orig ^ (uint8_t)(1u << tu_rng_below(&rng, 8));
 			CHECK(pwrite(fd, &bad, 1, (off_t)at) == 1);
 			s = st_open(path, STORE_RDONLY, 0);
 			rt = st_read(s);
 			rc = store_blob_read(rt, ids[b], 0, dst, len, &got);
-			CHECKF(rc == -EIO, "blob %" PRIu64 " with a bad byte at stored offset %" PRIu64
-			       " of %" PRIu64 ": read returned %d, expected -EIO", ids[b], offs[i],
-			       bi[b].stored, rc);
+			CHECKF(rc == -EIO,
+			       "blob %" PRIu64 " with a bad byte at stored offset %" PRIu64
+			       " of %" PRIu64 ": read returned %d, expected -EIO",
+			       ids[b], offs[i], bi[b].stored, rc);
 			CHECK(st_verify_count(rt, STORE_VERIFY_PAGES) > 0);
 			/* the other blob is unaffected */
 			fill(src, len, 100 + (uint64_t)(1 - b), b == 0);

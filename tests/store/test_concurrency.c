@@ -30,8 +30,8 @@
 
 /* ---- part 1 ---- */
 
-#define NKEYS 300
-#define NREADERS 3
+#define NKEYS     300
+#define NREADERS  3
 #define CHECK_KEY "~check" /* sorts after every 8-byte key starting below 0x7e */
 
 static store *s1;
@@ -82,7 +82,8 @@ static size_t scan_snapshot(store_txn *rt, struct seen *out, const char *who)
 		if (kl == sizeof(CHECK_KEY) - 1 && memcmp(k, CHECK_KEY, kl) == 0) {
 			CHECKF(vl == 16, "%s: check row of %zu bytes", who, vl);
 			CHECKF(st_get_be64(v) == n && st_get_be64(v + 8) == xor,
-			       "%s: snapshot %" PRIu64 " is not a whole commit: %zu rows (check row "
+			       "%s: snapshot %" PRIu64
+			       " is not a whole commit: %zu rows (check row "
 			       "says %" PRIu64 "), xor %016" PRIx64 " (check row %016" PRIx64 ")",
 			       who, store_txn_id(rt), n, st_get_be64(v), xor, st_get_be64(v + 8));
 			have_check = true;
@@ -94,8 +95,10 @@ static size_t scan_snapshot(store_txn *rt, struct seen *out, const char *who)
 		out[n].gen = st_get_be64(v + 8);
 		out[n].len = vl;
 		CHECKF(vl == value_len(out[n].key, out[n].gen) &&
-			       tu_pattern_diff(v + 16, vl - 16, row_hash(out[n].key, out[n].gen), 0) < 0,
-		       "%s: key %" PRIu64 " gen %" PRIu64 ": value of %zu bytes is not what the writer "
+		               tu_pattern_diff(v + 16, vl - 16, row_hash(out[n].key, out[n].gen),
+		                               0) < 0,
+		       "%s: key %" PRIu64 " gen %" PRIu64
+		       ": value of %zu bytes is not what the writer "
 		       "wrote",
 		       who, out[n].key, out[n].gen, vl);
 		xor ^= row_hash(out[n].key, out[n].gen);
@@ -110,7 +113,8 @@ static size_t scan_snapshot(store_txn *rt, struct seen *out, const char *who)
 static void *reader_main(void *arg)
 {
 	struct tu_rng g;
-	struct seen *first = malloc(NKEYS * sizeof(*first)), *again = malloc(NKEYS * sizeof(*again));
+	struct seen *first = malloc(NKEYS * sizeof(*first)),
+	            *again = malloc(NKEYS * sizeof(*again));
 	uint8_t *buf = malloc(16384);
 	char who[64];
 
@@ -129,7 +133,8 @@ static void *reader_main(void *arg)
 			CHECK_EQ(store_txn_id(rt), id);
 			m = scan_snapshot(rt, again, who);
 			CHECKF(m == n && memcmp(first, again, n * sizeof(*first)) == 0,
-			       "%s: snapshot %" PRIu64 " changed between reads (%zu rows, then %zu)",
+			       "%s: snapshot %" PRIu64
+			       " changed between reads (%zu rows, then %zu)",
 			       who, id, n, m);
 			/* point gets, present and absent keys */
 			for (int i = 0; i < 20; i++) {
@@ -142,13 +147,17 @@ static void *reader_main(void *arg)
 				for (j = 0; j < n && first[j].key != key; j++)
 					;
 				if (j == n) {
-					CHECKF(rc == -ENOENT, "%s: key %" PRIu64 " absent from snapshot %"
-					       PRIu64 " but get returned %d", who, key, id, rc);
+					CHECKF(rc == -ENOENT,
+					       "%s: key %" PRIu64 " absent from snapshot %" PRIu64
+					       " but get returned %d",
+					       who, key, id, rc);
 					continue;
 				}
-				CHECKF(rc == 0 && vl == first[j].len && st_get_be64(buf + 8) == first[j].gen,
+				CHECKF(rc == 0 && vl == first[j].len &&
+				               st_get_be64(buf + 8) == first[j].gen,
 				       "%s: get of key %" PRIu64 " in snapshot %" PRIu64
-				       " returned %d, %zu bytes, gen %" PRIu64 "; the scan saw gen %" PRIu64,
+				       " returned %d, %zu bytes, gen %" PRIu64
+				       "; the scan saw gen %" PRIu64,
 				       who, key, id, rc, vl, rc == 0 ? st_get_be64(buf + 8) : 0,
 				       first[j].gen);
 			}
@@ -263,9 +272,9 @@ static void part1(void)
 
 /* ---- part 2 ---- */
 
-#define NROWS 48
-#define ROW_BYTES 16000
-#define NBLOBS 8
+#define NROWS      48
+#define ROW_BYTES  16000
+#define NBLOBS     8
 #define BLOB_BYTES 65536
 
 static uint64_t gen_seed(uint64_t gen, uint64_t i)
@@ -301,7 +310,7 @@ static void rewrite(store *s, store_table t, uint64_t gen, uint64_t *blob_ids, u
 }
 
 static void check_gen(store *s, store_txn *rt, store_table t, uint64_t gen,
-		      const uint64_t *blob_ids, const struct store_blob_info *locs, uint8_t *buf)
+                      const uint64_t *blob_ids, const struct store_blob_info *locs, uint8_t *buf)
 {
 	for (uint64_t i = 0; i < NROWS; i++) {
 		uint8_t k[8];
@@ -317,15 +326,15 @@ static void check_gen(store *s, store_txn *rt, store_table t, uint64_t gen,
 		CHECK_OK(store_blob_read(rt, blob_ids[i], 0, buf, BLOB_BYTES, &got));
 		CHECK_EQ(got, BLOB_BYTES);
 		CHECKF(tu_pattern_diff(buf, got, gen_seed(gen, 1000 + i), 0) < 0,
-		       "old snapshot: blob %" PRIu64 " of generation %" PRIu64 " changed", blob_ids[i],
-		       gen);
+		       "old snapshot: blob %" PRIu64 " of generation %" PRIu64 " changed",
+		       blob_ids[i], gen);
 		if (locs) {
 			got = 0;
 			CHECK_OK(store_blob_read_at(s, &locs[i], 0, buf, BLOB_BYTES, &got));
 			CHECK_EQ(got, BLOB_BYTES);
 			CHECKF(tu_pattern_diff(buf, got, gen_seed(gen, 1000 + i), 0) < 0,
-			       "old snapshot: store_blob_read_at of blob %" PRIu64
-			       " (page %" PRIu64 ") read other bytes: its pages were reused",
+			       "old snapshot: store_blob_read_at of blob %" PRIu64 " (page %" PRIu64
+			       ") read other bytes: its pages were reused",
 			       blob_ids[i], locs[i].pgno);
 		}
 	}
@@ -380,7 +389,8 @@ static void part2(void)
 	if (pid == 0) {
 		store *s2 = NULL;
 		int rc = st_try_open(path, 0, 0, NULL, NULL, &s2);
-		CHECKF(rc == -EBUSY, "a second process opened a locked image: %d, expected -EBUSY", rc);
+		CHECKF(rc == -EBUSY, "a second process opened a locked image: %d, expected -EBUSY",
+		       rc);
 		_exit(0);
 	}
 	CHECK(waitpid(pid, &status, 0) == pid);
@@ -392,13 +402,14 @@ static void part2(void)
 	}
 	st = stats_now(s);
 	size_held = st.file_size;
-	printf("part 2: snapshot %" PRIu64 " held over %u rewrites of %" PRIu64 " bytes: file %" PRIu64
-	       ", free %" PRIu64 ", pending %" PRIu64 ", readers %" PRIu64 ", oldest reader %" PRIu64
-	       "\n",
+	printf("part 2: snapshot %" PRIu64 " held over %u rewrites of %" PRIu64
+	       " bytes: file %" PRIu64 ", free %" PRIu64 ", pending %" PRIu64 ", readers %" PRIu64
+	       ", oldest reader %" PRIu64 "\n",
 	       s0, m, L, st.file_size, st.free_bytes, st.pending_bytes, st.readers,
 	       st.oldest_reader_txnid);
-	CHECKF(st.pending_bytes >= L, "pending bytes %" PRIu64 " while a reader holds %" PRIu64
-	       " bytes that were freed", st.pending_bytes, L);
+	CHECKF(st.pending_bytes >= L,
+	       "pending bytes %" PRIu64 " while a reader holds %" PRIu64 " bytes that were freed",
+	       st.pending_bytes, L);
 	CHECKF(st.readers >= 1 && st.oldest_reader_txnid == s0,
 	       "stats: %" PRIu64 " readers, oldest %" PRIu64 ", expected the snapshot %" PRIu64,
 	       st.readers, st.oldest_reader_txnid, s0);
@@ -417,14 +428,16 @@ static void part2(void)
 	st = stats_now(s);
 	CHECKF(st.free_bytes - st.pending_bytes >= L,
 	       "after the reader ended and two durable commits, only %" PRIu64
-	       " bytes are reusable (free %" PRIu64 ", pending %" PRIu64 "), a generation is %" PRIu64,
+	       " bytes are reusable (free %" PRIu64 ", pending %" PRIu64
+	       "), a generation is %" PRIu64,
 	       st.free_bytes - st.pending_bytes, st.free_bytes, st.pending_bytes, L);
 	size_after = st.file_size;
 	for (unsigned i = 0; i < m; i++)
 		rewrite(s, t, ++gen, ids, buf);
 	st = stats_now(s);
-	printf("part 2: after the reader ended: file %" PRIu64 " (%" PRIu64 " while held), then %"
-	       PRIu64 " after %u more rewrites; pending %" PRIu64 ", %.1f s\n",
+	printf("part 2: after the reader ended: file %" PRIu64 " (%" PRIu64
+	       " while held), then %" PRIu64 " after %u more rewrites; pending %" PRIu64
+	       ", %.1f s\n",
 	       size_after, size_held, st.file_size, m, st.pending_bytes, tu_now() - t0);
 	CHECKF(st.file_size <= size_after,
 	       "the file grew from %" PRIu64 " to %" PRIu64 " with plenty of reusable space",

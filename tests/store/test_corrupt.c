@@ -28,8 +28,9 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <xxhash.h>
 
-#define PS 4096u
+#define PS        4096u
 #define SLOT_AREA 4096u
 
 static struct sm model;
@@ -83,8 +84,9 @@ static int map_cb(void *ctx, const struct store_extent *e)
 			CHECK_OK(store_page_owner(txn, p, &one));
 			CHECK(one.kind == STORE_EXT_BLOB);
 			CHECK_OK(store_blob_stat(txn, one.blob_id, &bi));
-			CHECKF(bi.pgno == one.pgno, "blob %" PRIu64 ": stat says page %" PRIu64
-			       ", page_owner %" PRIu64, one.blob_id, bi.pgno, one.pgno);
+			CHECKF(bi.pgno == one.pgno,
+			       "blob %" PRIu64 ": stat says page %" PRIu64 ", page_owner %" PRIu64,
+			       one.blob_id, bi.pgno, one.pgno);
 			if (bi.stored)
 				add_used(bi.pgno * PS, bi.stored, STORE_EXT_BLOB);
 			p = one.pgno + (one.npages ? one.npages : 1);
@@ -118,7 +120,8 @@ static void build(const char *path)
 	memset(&w, 0, sizeof(w));
 	tu_rng_seed(&w.rng, tu_seed());
 	w.m = &model;
-	w.lim.max_rows = 700;
+	w.lim.max_rows = 3500;
+	w.lim.keep_data0 = true;
 	w.lim.max_blob_bytes = 1024 * 1024;
 	w.lim.max_blob = 200000;
 	w.lim.max_value = 12000;
@@ -128,8 +131,10 @@ static void build(const char *path)
 	for (int c = 0; c < 6; c++) {
 		uint64_t id;
 		w.w = st_write(s);
-		if (c == 0)
+		if (c == 0) {
 			sm_wl_init_tables(&w);
+			sm_wl_fill(&w, 0, 3000, 60); /* a tree of many pages */
+		}
 		for (int i = 0; i < (c < 4 ? 300 : 120); i++)
 			sm_wl_random_op(&w);
 		sm_snap_take(&model, store_txn_id(w.w));
@@ -142,9 +147,10 @@ static void build(const char *path)
 
 	s = st_open(path, STORE_RDONLY | STORE_NOLOCK, 0);
 	CHECK_OK(store_slots(s, slots));
-	CHECKF(slots[0].valid && slots[1].valid, "after two durable commits both slots must be valid");
+	CHECKF(slots[0].valid && slots[1].valid,
+	       "after two durable commits both slots must be valid");
 	CHECKF((slots[0].txnid == txn_a && slots[1].txnid == txn_b) ||
-		       (slots[0].txnid == txn_b && slots[1].txnid == txn_a),
+	               (slots[0].txnid == txn_b && slots[1].txnid == txn_a),
 	       "slots hold txns %" PRIu64 " and %" PRIu64 ", the last two commits were %" PRIu64
 	       " and %" PRIu64,
 	       slots[0].txnid, slots[1].txnid, txn_a, txn_b);
@@ -159,9 +165,18 @@ static void build(const char *path)
 	store_txn_abort(rt);
 	CHECK_OK(store_close(s));
 	CHECK_OK(tu_read_file(path, &orig, &orig_len));
-	printf("image: %zu bytes, txns A=%" PRIu64 " B=%" PRIu64 ", %zu used extents to damage "
-	       "(detection expected up to byte %" PRIu64 "), %zu free pages\n",
-	       orig_len, txn_a, txn_b, nused, used_end, nfree);
+	{
+		unsigned kinds[3] = {0};
+		for (size_t i = 0; i < nused; i++)
+			kinds[used[i].kind == STORE_EXT_TREE   ? 0
+			      : used[i].kind == STORE_EXT_BLOB ? 1
+			                                       : 2]++;
+		printf("image: %zu bytes, txns A=%" PRIu64 " B=%" PRIu64
+		       "; to damage: %u tree pages, "
+		       "%u blobs, %u allocator pages (detection expected up to byte %" PRIu64
+		       "), %zu free pages\n",
+		       orig_len, txn_a, txn_b, kinds[0], kinds[1], kinds[2], used_end, nfree);
+	}
 	CHECK(nused > 0);
 }
 
@@ -181,7 +196,7 @@ static void probe(const char *what, bool rdonly, int fd)
 
 	memset(&res, 0, sizeof(res));
 	res.open_rc = st_try_open(case_path, STORE_NOLOCK | (rdonly ? STORE_RDONLY : 0), 0, NULL,
-				  NULL, &s);
+	                          NULL, &s);
 	if (res.open_rc == 0) {
 		store_txn *rt = st_read(s);
 		struct sm_snap *sn;
@@ -199,18 +214,19 @@ static void probe(const char *what, bool rdonly, int fd)
 }
 
 enum expect {
-	DETECT,	      /* open fails, or -EIO on read, or verify finds problems */
-	INTACT_B,     /* B opens, reads exactly, verifies clean */
-	A_OR_B,	      /* A or B opens exactly, clean */
-	OPEN_FAILS,   /* any error at open */
-	NOT_AN_IMAGE, /* -EINVAL at open */
-	DETECT_OR_B,  /* open fails, or B exactly */
-	INTACT_A,     /* A opens, reads exactly, verifies clean */
+	DETECT,        /* open fails, or -EIO on read, or verify finds problems */
+	INTACT_B,      /* B opens, reads exactly, verifies clean */
+	A_OR_B,        /* A or B opens exactly, clean */
+	OPEN_FAILS,    /* any error at open */
+	NOT_AN_IMAGE,  /* -EINVAL at open */
+	DETECT_OR_B,   /* open fails, or B exactly (verify may see the damage) */
+	INTACT_A,      /* A opens, reads exactly, verifies clean */
+	NEWER_VERSION, /* -EPROTONOSUPPORT at open */
 };
 
-static const char *const expect_name[] = {"detection", "state B intact", "state A or B intact",
-					  "open to fail", "-EINVAL", "detection or B intact",
-					  "state A intact"};
+static const char *const expect_name[] = {
+        "detection", "state B intact",        "state A or B intact", "open to fail",
+        "-EINVAL",   "detection or B intact", "state A intact",      "-EPROTONOSUPPORT"};
 
 static void run_case(const uint8_t *img, size_t len, enum expect exp, const char *what)
 {
@@ -257,12 +273,15 @@ static void run_case(const uint8_t *img, size_t len, enum expect exp, const char
 	case NOT_AN_IMAGE:
 		ok = res.open_rc == -EINVAL;
 		break;
+	case NEWER_VERSION:
+		ok = res.open_rc == -EPROTONOSUPPORT;
+		break;
 	case INTACT_A:
 		ok = res.open_rc == 0 && res.txnid == txn_a && !res.eio && !res.vprob;
 		break;
 	case DETECT_OR_B:
 	default:
-		ok = res.open_rc < 0 || (res.txnid == txn_b && !res.eio && !res.vprob);
+		ok = res.open_rc < 0 || (res.txnid == txn_b && !res.eio);
 		break;
 	}
 	CHECKF(ok,
@@ -309,8 +328,8 @@ static void used_page_flips(struct tu_rng *g, unsigned n)
 		const struct used *u;
 		/* alternate between pages of each kind so all are covered */
 		enum store_extent_kind want = i % 3 == 0   ? STORE_EXT_TREE
-					      : i % 3 == 1 ? STORE_EXT_BLOB
-							   : STORE_EXT_ALLOC;
+		                              : i % 3 == 1 ? STORE_EXT_BLOB
+		                                           : STORE_EXT_ALLOC;
 		size_t tries = 0;
 		do
 			u = &used[tu_rng_below(g, nused)];
@@ -318,7 +337,7 @@ static void used_page_flips(struct tu_rng *g, unsigned n)
 		memcpy(work, orig, orig_len);
 		flip_bits(work, u->off, u->len, g);
 		snprintf(what, sizeof(what), "bits flipped in a %s page at byte %" PRIu64,
-			 kind_name(u->kind), u->off);
+		         kind_name(u->kind), u->off);
 		run_case(work, orig_len, DETECT, what);
 	}
 }
@@ -335,7 +354,7 @@ static void used_page_replaced(struct tu_rng *g, unsigned n)
 		if (i % 2) {
 			memset(work + u->off, 0, PS);
 			snprintf(what, sizeof(what), "%s page at byte %" PRIu64 " zeroed",
-				 kind_name(u->kind), u->off);
+			         kind_name(u->kind), u->off);
 		} else {
 			size_t tries = 0;
 			do
@@ -345,9 +364,9 @@ static void used_page_replaced(struct tu_rng *g, unsigned n)
 				continue;
 			memcpy(work + u->off, orig + v->off, PS);
 			snprintf(what, sizeof(what),
-				 "%s page at byte %" PRIu64 " overwritten by the %s page at %" PRIu64
-				 " (misdirected write)",
-				 kind_name(u->kind), u->off, kind_name(v->kind), v->off);
+			         "%s page at byte %" PRIu64
+			         " overwritten by the %s page at %" PRIu64 " (misdirected write)",
+			         kind_name(u->kind), u->off, kind_name(v->kind), v->off);
 		}
 		run_case(work, orig_len, DETECT, what);
 	}
@@ -380,13 +399,13 @@ static void slot_flips(struct tu_rng *g, unsigned n)
 		memcpy(work, orig, orig_len);
 		flip_bits(work, (uint64_t)older * SLOT_AREA, span, g);
 		snprintf(what, sizeof(what), "bits flipped in the older slot (%d, txn %" PRIu64 ")",
-			 older, txn_a);
+		         older, txn_a);
 		run_case(work, orig_len, INTACT_B, what);
 
 		memcpy(work, orig, orig_len);
 		flip_bits(work, (uint64_t)newer * SLOT_AREA, span, g);
 		snprintf(what, sizeof(what), "bits flipped in the newer slot (%d, txn %" PRIu64 ")",
-			 newer, txn_b);
+		         newer, txn_b);
 		run_case(work, orig_len, A_OR_B, what);
 	}
 	/* a newer slot damaged for sure (its first bytes) must give exactly A */
@@ -444,11 +463,64 @@ static void truncations(struct tu_rng *g)
 		if (c >= orig_len)
 			continue;
 		snprintf(what, sizeof(what), "image truncated to %" PRIu64 " of %zu bytes", c,
-			 orig_len);
+		         orig_len);
 		/* cutting used bytes must be noticed; cutting only free tail
 		 * pages may go unnoticed, but then B must be intact */
 		run_case(orig, c, c < used_end ? DETECT : DETECT_OR_B, what);
 	}
+}
+
+/*
+ * A newer format version. Slot layout from store/README.md: magic (8 bytes)
+ * at 0, the format version (u32, little-endian) at 8, and in the last 8
+ * bytes the XXH3-64 of the 4088 bytes before them.
+ */
+#define SLOT_VERSION_OFF 8
+#define SLOT_SUM_OFF     (SLOT_AREA - 8)
+
+static void set_version(uint8_t *img, int slot, uint32_t version, bool reseal)
+{
+	uint8_t *p = img + (uint64_t)slot * SLOT_AREA;
+
+	for (int i = 0; i < 4; i++)
+		p[SLOT_VERSION_OFF + i] = (uint8_t)(version >> (8 * i));
+	if (reseal) {
+		uint64_t sum = XXH3_64bits(p, SLOT_SUM_OFF);
+		for (int i = 0; i < 8; i++)
+			p[SLOT_SUM_OFF + i] = (uint8_t)(sum >> (8 * i));
+	}
+}
+
+static void newer_version(void)
+{
+	uint32_t v = STORE_FORMAT_VERSION;
+
+	/* the test's idea of the layout must hold for the real image */
+	CHECKF(orig[SLOT_VERSION_OFF] == (uint8_t)v && orig[SLOT_VERSION_OFF + 1] == 0 &&
+	               memcmp(orig, "SLATEIMG", 8) == 0,
+	       "slot 0 does not start with SLATEIMG and version %u as store/README.md says", v);
+	{
+		uint8_t sum[8];
+		uint64_t want = XXH3_64bits(orig, SLOT_SUM_OFF);
+		for (int i = 0; i < 8; i++)
+			sum[i] = (uint8_t)(want >> (8 * i));
+		CHECKF(memcmp(orig + SLOT_SUM_OFF, sum, 8) == 0,
+		       "slot 0 does not end with the XXH3-64 of its first 4088 bytes");
+	}
+	memcpy(work, orig, orig_len);
+	set_version(work, 0, v + 1, true);
+	set_version(work, 1, v + 1, true);
+	run_case(work, orig_len, NEWER_VERSION, "both slots of format version + 1");
+	memcpy(work, orig, orig_len);
+	set_version(work, 0, v + 1, false);
+	set_version(work, 1, v + 1, false);
+	run_case(work, orig_len, OPEN_FAILS, "both slots' version patched, checksums not updated");
+	memcpy(work, orig, orig_len);
+	set_version(work, newer_slot, v + 1, true);
+	/* the latest commit was written by a newer format: opening the older
+	 * slot instead would silently roll back (and then overwrite) commits */
+	run_case(work, orig_len, NEWER_VERSION,
+	         "the current slot of format version + 1 (the older one is version 1)");
 }
 
 static int run(void)
@@ -473,6 +545,7 @@ static int run(void)
 	slot_flips(&g, 30 * scale);
 	not_images(&g);
 	truncations(&g);
+	newer_version();
 	printf("corruption cases checked: %u, %.1f s\n", cases_run, tu_now() - t0);
 	free(work);
 	free(orig);

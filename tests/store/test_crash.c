@@ -40,7 +40,7 @@ struct rec {
 };
 
 struct mark {
-	size_t at;	/* records issued when the durability was promised */
+	size_t at;      /* records issued when the durability was promised */
 	uint64_t txnid; /* every commit up to it is durable */
 };
 
@@ -124,7 +124,8 @@ static void wl_compact(struct wl *w)
 		if (rc == -ENOSPC)
 			break;
 		CHECKF(rc == 0, "store_relocate(%" PRIu64 ") = %d", hi, rc);
-		CHECKF(newpg < hi, "store_relocate(%" PRIu64 ") moved it up to %" PRIu64, hi, newpg);
+		CHECKF(newpg < hi, "store_relocate(%" PRIu64 ") moved it up to %" PRIu64, hi,
+		       newpg);
 	}
 	CHECK_OK(store_shrink(w->x.w, &got));
 	CHECK_OK(store_punch_free(w->x.w, 65536, &got));
@@ -145,8 +146,9 @@ static void wl_commit(struct wl *w, bool force_durable)
 		w->aborts++;
 	} else {
 		bool durable = x >= 70 || force_durable;
-		CHECKF(built > w->last, "write txn id %" PRIu64 " not above the last commit %" PRIu64,
-		       built, w->last);
+		CHECKF(built > w->last,
+		       "write txn id %" PRIu64 " not above the last commit %" PRIu64, built,
+		       w->last);
 		sm_snap_take(&w->m, built);
 		id = st_commit(w->x.w, durable);
 		CHECK_EQ(id, built);
@@ -157,8 +159,9 @@ static void wl_commit(struct wl *w, bool force_durable)
 			w->durable++;
 		} else if (tu_rng_chance(g, 1, 6)) {
 			CHECK_OK(store_sync(w->x.s, 0));
-			CHECKF(store_durable_txnid(w->x.s) >= id, "store_sync returned, durable txnid %"
-			       PRIu64 " < %" PRIu64, store_durable_txnid(w->x.s), id);
+			CHECKF(store_durable_txnid(w->x.s) >= id,
+			       "store_sync returned, durable txnid %" PRIu64 " < %" PRIu64,
+			       store_durable_txnid(w->x.s), id);
 			mark_durable(id);
 			w->syncs++;
 		}
@@ -225,6 +228,8 @@ static void img_size(struct img *m, uint64_t size)
 
 static void img_write(struct img *m, uint64_t off, const uint8_t *data, uint64_t len)
 {
+	if (!len)
+		return;
 	if (off + len > m->size)
 		img_size(m, off + len);
 	memcpy(m->b + off, data, len);
@@ -271,14 +276,15 @@ static const char *const mode_name[] = {"in order", "dropped", "reordered+torn",
 /* Build the image for crash point k from base (the log applied up to the
  * last sync before k, exclusive of what follows). */
 static void build_replay(struct img *out, const struct img *base, size_t first_inflight, size_t k,
-			 int mode, struct tu_rng *g)
+                         int mode, struct tu_rng *g)
 {
 	size_t n = k - first_inflight, *order = malloc((n ? n : 1) * sizeof(size_t));
 
 	CHECK(order != NULL);
 	img_size(out, 0);
 	img_size(out, base->size);
-	memcpy(out->b, base->b, base->size);
+	if (base->size)
+		memcpy(out->b, base->b, base->size);
 	for (size_t i = 0; i < n; i++)
 		order[i] = first_inflight + i;
 	if (mode >= 2) {
@@ -315,8 +321,26 @@ static void build_replay(struct img *out, const struct img *base, size_t first_i
 
 static unsigned checked, opened_newer, post_writes;
 
-static void check_replay(struct sm *m, const char *path, size_t k, int mode, unsigned variant, uint64_t floor,
-			 bool rdonly, bool post)
+static const char *const op_name[] = {"WRITE", "SYNC", "TRUNCATE", "ALLOCATE", "PUNCH"};
+
+/* With SLATEFS_CRASH_POINT=k only that point is checked, and the log around
+ * it is printed: for reproducing a failure. */
+static void dump_records(size_t from, size_t sync_end, size_t k)
+{
+	for (size_t i = from; i < k && i < lg.n; i++) {
+		const struct rec *r = &lg.r[i];
+		printf("  %s record %zu: %s off %" PRIu64 " (page %" PRIu64 ") len %" PRIu64 "\n",
+		       i < sync_end ? "synced   " : "in flight", i, op_name[r->op], r->off,
+		       r->off / 4096, r->len);
+	}
+	for (size_t i = 0; i < lg.nm; i++)
+		if (lg.m[i].at + 40 >= from && lg.m[i].at <= k)
+			printf("  txn %" PRIu64 " known durable after record %zu\n", lg.m[i].txnid,
+			       lg.m[i].at);
+}
+
+static void check_replay(struct sm *m, const char *path, size_t k, int mode, unsigned variant,
+                         uint64_t floor, bool rdonly, bool post)
 {
 	store *s = NULL;
 	store_txn *rt;
@@ -326,7 +350,7 @@ static void check_replay(struct sm *m, const char *path, size_t k, int mode, uns
 	int rc;
 
 	snprintf(what, sizeof(what), "crash point %zu of %zu (%s, variant %u, %s open)", k, lg.n,
-		 mode_name[mode], variant, rdonly ? "read-only" : "read-write");
+	         mode_name[mode], variant, rdonly ? "read-only" : "read-write");
 	tu_context("%s", what);
 	rc = st_try_open(path, STORE_NOLOCK | (rdonly ? STORE_RDONLY : 0), 0, NULL, NULL, &s);
 	CHECKF(rc == 0, "%s: open failed: %d (%s); last durable commit %" PRIu64, what, rc,
@@ -410,6 +434,7 @@ static int run(void)
 	for (size_t k = k0; k <= lg.n; k++) {
 		size_t s = k; /* index of the last SYNC before k, + 1 */
 		struct tu_rng g;
+		const char *only = getenv("SLATEFS_CRASH_POINT");
 
 		while (s > 0 && lg.r[s - 1].op != STORE_IO_SYNC)
 			s--;
@@ -419,6 +444,10 @@ static int run(void)
 		last_sync_end = s;
 		while (mi < lg.nm && lg.m[mi].at <= k)
 			floor = lg.m[mi++].txnid;
+		if (only && strtoull(only, NULL, 10) != k)
+			continue;
+		if (only)
+			dump_records(s > 30 ? s - 30 : 0, s, k);
 		for (unsigned v = 0; v < variants; v++) {
 			int mode = (int)((k + v) % 4);
 			bool rdonly, post;

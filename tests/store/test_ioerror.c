@@ -18,7 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define NROWS 200
+#define NROWS      200
 #define BLOB_BYTES (200 * 1024)
 
 static struct {
@@ -101,7 +101,8 @@ static uint64_t check_gen(store_txn *txn, uint8_t *buf, const char *what)
 		CHECK_OK(store_get(txn, t, key, 8, buf, BLOB_BYTES, &vl));
 		if (k == 0) {
 			for (gen = 1; gen <= 2; gen++)
-				if (vl == vlen(gen, 0) && tu_pattern_diff(buf, vl, vseed(gen, 0), 0) < 0)
+				if (vl == vlen(gen, 0) &&
+				    tu_pattern_diff(buf, vl, vseed(gen, 0), 0) < 0)
 					break;
 			CHECKF(gen <= 2, "%s: row 0 is from neither generation", what);
 		}
@@ -178,8 +179,8 @@ static int run(void)
 		} else {
 			store_txn_abort(w);
 		}
-		snprintf(what, sizeof(what), "%s %ld of %ld failed with %s", op_name[hk.failed_op], f,
-			 nops, hk.err == -EIO ? "EIO" : "ENOSPC");
+		snprintf(what, sizeof(what), "%s %ld of %ld failed with %s", op_name[hk.failed_op],
+		         f, nops, hk.err == -EIO ? "EIO" : "ENOSPC");
 		tu_context("%s", what);
 		CHECKF(hk.failed, "operation %ld of %ld was never attempted", f, nops);
 		CHECKF(rc < 0, "%s, but the transaction succeeded", what);
@@ -187,10 +188,12 @@ static int run(void)
 		/* readers still see the previous commit (or, in the error state,
 		 * may be refused with -EIO) */
 		rc = store_txn_begin(s, STORE_TXN_READ, &rt);
-		CHECKF(rc == 0 || (rc == -EIO && commit_failed), "%s: read txn after it: %d", what, rc);
+		CHECKF(rc == 0 || (rc == -EIO && commit_failed), "%s: read txn after it: %d", what,
+		       rc);
 		if (rc == 0) {
-			CHECKF(store_txn_id(rt) == before, "%s: readers see txn %" PRIu64 ", not %" PRIu64,
-			       what, store_txn_id(rt), before);
+			CHECKF(store_txn_id(rt) == before,
+			       "%s: readers see txn %" PRIu64 ", not %" PRIu64, what,
+			       store_txn_id(rt), before);
 			CHECK_EQ(check_gen(rt, buf, what), 1);
 			store_txn_abort(rt);
 		} else {
@@ -201,8 +204,10 @@ static int run(void)
 			rc = store_txn_begin(s, STORE_TXN_WRITE, &w2);
 			if (rc == 0)
 				store_txn_abort(w2);
-			CHECKF(rc == -EIO, "%s: a write txn after the failed commit returned %d, "
-			       "expected -EIO (the error state)", what, rc);
+			CHECKF(rc == -EIO,
+			       "%s: a write txn after the failed commit returned %d, "
+			       "expected -EIO (the error state)",
+			       what, rc);
 		}
 		store_close(s); /* may report the error again */
 
@@ -225,7 +230,8 @@ static int run(void)
 		cases++;
 	}
 	printf("I/O errors: %ld operations of a durable commit failed in turn (%ld in the commit "
-	       "itself; %ld left the new commit on disk; %ld read txns refused in the error state), "
+	       "itself; %ld left the new commit on disk; %ld read txns refused in the error "
+	       "state), "
 	       "%.1f s\n",
 	       cases, in_commit, gen2_after, readers_refused, tu_now() - t0);
 	free(buf);
