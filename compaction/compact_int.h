@@ -40,6 +40,10 @@ struct pass {
 };
 
 uint64_t compact_now_ns(void);
+/* Begin a step reserving `want` bytes, narrowing to less when the image is
+ * full; -ENOSPC only if even the smallest step has no room (the caller then
+ * stops what it was doing, leaving nothing half-done). */
+int compact_step_begin(struct compact *c, uint64_t want, store_txn **txn);
 /* Between steps: wait while paused; -ECANCELED if cancelled or stopping. */
 int compact_gate(struct compact *c);
 /* Account bytes moved, update progress, and sleep to keep to the rate. */

@@ -47,7 +47,7 @@ static int finish_moves(struct compact *c, struct moves *m, uint64_t *bytes)
 	int fail = 0, moved = 0;
 	for (size_t i = 0; i < m->n && !fail;) {
 		store_txn *txn;
-		int r = c->h.step_begin(c->h.ctx, 64u << 10, &txn);
+		int r = compact_step_begin(c, 64u << 10, &txn);
 		if (r < 0) {
 			/* the reservations stay committed; the next pass clears them */
 			fail = r;
@@ -146,7 +146,9 @@ int compact_move(struct compact *c, struct pass *p, bool *moved_any)
 		if (r < 0)
 			return r;
 		store_txn *txn;
-		r = c->h.step_begin(c->h.ctx, 256u << 10, &txn);
+		r = compact_step_begin(c, 256u << 10, &txn);
+		if (r == -ENOSPC)
+			return 0; /* a full image: no room to work, nothing half-done */
 		if (r < 0)
 			return r;
 		uint64_t t0 = compact_now_ns(), bytes = 0;
@@ -258,7 +260,7 @@ int compact_move_blobs(struct compact *c, const uint64_t *ids, size_t n, uint64_
 		return -ENOMEM;
 	}
 	store_txn *txn;
-	int r = c->h.step_begin(c->h.ctx, 64u << 10, &txn);
+	int r = compact_step_begin(c, 64u << 10, &txn);
 	if (r == 0 && run == UINT64_MAX) {
 		/* the lowest run that holds them all */
 		uint64_t total = 0;

@@ -114,11 +114,21 @@ void compact_progress(struct compact *c, struct pass *p, uint64_t bytes)
 	}
 }
 
+int compact_step_begin(struct compact *c, uint64_t want, store_txn **txn)
+{
+	const uint64_t tries[] = {want, 64u << 10, 16u << 10};
+	int r = -ENOSPC;
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]) && r == -ENOSPC; i++)
+		if (i == 0 || tries[i] < want)
+			r = c->h.step_begin(c->h.ctx, tries[i], txn);
+	return r;
+}
+
 /* One short step running fn(txn, arg). */
 static int in_step(struct compact *c, int (*fn)(store_txn *, void *), void *arg)
 {
 	store_txn *txn;
-	int r = c->h.step_begin(c->h.ctx, 64u << 10, &txn);
+	int r = compact_step_begin(c, 64u << 10, &txn);
 	if (r < 0)
 		return r;
 	r = fn(txn, arg);
@@ -201,6 +211,8 @@ static int shrink_phase(struct compact *c, uint64_t punch_min, uint64_t *reclaim
 			return r;
 		struct shrink_arg a = {.punch_min = punch_min};
 		r = in_step(c, do_shrink, &a);
+		if (r == -ENOSPC)
+			return 0; /* no room even for a small step: end with what we have */
 		if (r < 0)
 			return r;
 		*reclaimed += a.reclaimed;
@@ -239,7 +251,7 @@ static int run_pass(struct compact *c, enum compact_mode mode, uint64_t rate, ui
 	pthread_mutex_unlock(&c->mu);
 
 	int r = in_step(c, do_clear, &dropped);
-	if (r < 0)
+	if (r < 0 && r != -ENOSPC)
 		return r;
 	/* what recent deletes freed becomes reusable once durable */
 	r = c->h.sync(c->h.ctx);
@@ -249,11 +261,11 @@ static int run_pass(struct compact *c, enum compact_mode mode, uint64_t rate, ui
 	if (mode == COMPACT_ALL) {
 		set_phase(c, COMPACT_PHASE_PUNCH);
 		r = in_step(c, do_punch, &pa);
-		if (r < 0 && r != -EOPNOTSUPP)
+		if (r < 0 && r != -EOPNOTSUPP && r != -ENOSPC)
 			return r;
 	}
 	r = in_step(c, do_estimate, &to_move);
-	if (r < 0)
+	if (r < 0 && r != -ENOSPC)
 		return r;
 	pthread_mutex_lock(&c->mu);
 	c->st.bytes_to_move = to_move;

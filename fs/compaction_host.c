@@ -15,10 +15,14 @@
 
 static struct compact *the_compactor;
 
+/* Compaction never grows the image (it moves into free space below), so its
+ * steps are "operations that free space": they may use the reserve kept
+ * for deletes, and still work on a full image. */
 static int host_step_begin(void *ctx, uint64_t bytes, store_txn **txn)
 {
 	struct sfs *sfs = ctx;
-	int r = sfs_tx_begin(sfs, 16, bytes);
+	uint64_t rows = 1 + bytes / (6ull * store_page_size(sfs->s));
+	int r = sfs_tx_begin_free(sfs, rows > 64 ? 64 : (unsigned)rows);
 	if (r < 0)
 		return r;
 	*txn = sfs->txn;

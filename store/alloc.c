@@ -529,7 +529,7 @@ static int grow(store_txn *txn, uint64_t need)
 			limit = mp;
 	}
 	if (a->file_pages + need > limit) {
-		store_logf(s, STORE_LOG_WARNING, "image full: %llu more pages would pass the limit",
+		store_logf(s, STORE_LOG_DEBUG, "image full: %llu more pages would pass the limit",
 			   (unsigned long long)need);
 		return -ENOSPC;
 	}
