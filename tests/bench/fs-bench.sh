@@ -332,6 +332,11 @@ target_available() { # TARGET: print why not, return 1 if it cannot run here
 
 echo "NOTE scale=$SCALE seq=${SEQ_MIB}MiB rand=${RAND_MIB}MiB/${RAND_SECS}s files=$NFILES" \
 	"tree_files=$TREE_FILES work=$WORK"
+loadavg() { # WHEN
+	echo "NOTE load average $1: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs: above ~1," \
+		"other work competes with this run)"
+}
+loadavg "at start"
 [ "$CAN_DROP" = 1 ] || echo "NOTE cannot write /proc/sys/vm/drop_caches (not root?): caches are not dropped"
 case "$(stat -f -c %T "$WORK")" in
 tmpfs | ramfs) echo "NOTE $WORK is on tmpfs: set TMPDIR to a real disk for meaningful figures" ;;
@@ -383,6 +388,7 @@ for t in ${TARGETS//,/ }; do
 done
 
 # ---- ratios and targets ---------------------------------------------------
+loadavg "at end"
 if printf '%s\n' "${RAN[@]}" | grep -qx slatefs; then
 	awk '
 	{ v[$1, $2] = $3; u[$2] = $4; if ($1 != "slatefs") peer[$1] = 1; w[$2] = 1 }
