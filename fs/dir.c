@@ -360,7 +360,6 @@ void sfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const cha
 {
 	struct sfs *sfs = sfs_of(req);
 	struct sfs_inode *i = NULL, *p = NULL;
-	struct fuse_entry_param e;
 	struct timespec now;
 	uint64_t x;
 	int r = sfs_name_check(newname);
@@ -397,16 +396,7 @@ void sfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const cha
 	}
 	sfs_tx_end(sfs, r);
 	sfs_inode_put(sfs, p);
-	if (r == 0)
-		r = sfs_sync_op(sfs, i->last_txn);
-	if (r < 0) {
-		sfs_inode_put(sfs, i);
-		fuse_reply_err(req, -r);
-		return;
-	}
-	sfs_inode_entry(sfs, i, &e);
-	sfs_inode_put(sfs, i);
-	fuse_reply_entry(req, &e);
+	reply_made(req, sfs, r, i);
 }
 
 /* ---- removing ------------------------------------------------------------------- */

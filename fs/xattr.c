@@ -61,6 +61,21 @@ int sfs_xattr_del_all(struct sfs *sfs, uint64_t ino)
 	return r == -ENOENT ? 0 : r;
 }
 
+/* Reply len bytes of buf to a get/list call given size (0 = the length
+   only); frees buf. */
+static void reply_sized(fuse_req_t req, int r, char *buf, size_t len, size_t size)
+{
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, len);
+	free(buf);
+}
+
 /* End an xattr change of i: the section, -o sync, the reply. */
 static void end_change(fuse_req_t req, struct sfs *sfs, struct sfs_inode *i, int r)
 {
@@ -165,15 +180,7 @@ void sfs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t si
 	}
 	if (r == -ENOENT)
 		r = -ENODATA;
-	if (r < 0)
-		fuse_reply_err(req, -r);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else if (len > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, buf, len);
-	free(buf);
+	reply_sized(req, r, buf, len, size);
 }
 
 void sfs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -221,15 +228,7 @@ void sfs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	sfs_rd_end(sfs);
 	if (r == -ENOENT)
 		r = 0;
-	if (r < 0)
-		fuse_reply_err(req, -r);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else if (len > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, buf, len);
-	free(buf);
+	reply_sized(req, r, buf, len, size);
 }
 
 void sfs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
