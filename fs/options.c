@@ -243,7 +243,7 @@ static void usage(const char *prog)
 	       "    -o allow_other         let other users in (needs user_allow_other)\n"
 	       "    -o autocompact=on|off  background compaction (default on)\n"
 	       "    -o compact_threshold=P start compaction at P%% free space (default 30)\n"
-	       "    -o compact_rate=MB/s   compaction rate limit (default 0 = unlimited)\n"
+	       "    -o compact_rate=MB/s   compaction rate limit (default 64, 0 = unlimited)\n"
 	       "    default_permissions is always on: the kernel checks permissions.\n"
 	       "\n"
 	       "    -f                     stay in the foreground, log to stderr\n"
