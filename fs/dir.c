@@ -679,6 +679,20 @@ void sfs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- readdir ------------------------------------------------------------------------ */
 
+/* A directory handle carries no state (offsets are cookies): where the
+   kernel can open directories itself, ENOSYS says so once and saves two
+   round trips per directory opened (FUSE_CAP_NO_OPENDIR_SUPPORT). */
+void sfs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	if (sfs_of(req)->no_opendir) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	fi->fh = 0;
+	fuse_reply_open(req, fi);
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
 	struct sfs *sfs = sfs_of(req);

@@ -215,6 +215,9 @@ void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 	sfs->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
+	/* a directory handle carries no state: the kernel may open and
+	   release directories on its own (sfs_op_opendir answers ENOSYS) */
+	sfs->no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
 	if (sfs->opt.acl && !(conn->want & FUSE_CAP_POSIX_ACL))
 		sfs_log(LOG_WARNING, "the kernel does not support POSIX ACLs over FUSE");
 }

@@ -2,8 +2,8 @@
  * ops.c — the table of FUSE low-level operations: which file handles what.
  * getlk/setlk/flock are deliberately absent: the kernel then keeps POSIX and
  * flock locks itself, which is right for a local, single-node filesystem.
- * opendir/releasedir are absent too: a directory handle carries no state
- * (readdir offsets are cookies).
+ * releasedir is absent: a directory handle carries no state (readdir
+ * offsets are cookies).
  */
 #include "sfs.h"
 
@@ -29,6 +29,7 @@ const struct fuse_lowlevel_ops sfs_ops = {
 	.flush = sfs_op_flush,
 	.release = sfs_op_release,
 	.fsync = sfs_op_fsync,
+	.opendir = sfs_op_opendir,
 	.readdir = sfs_op_readdir,
 	.readdirplus = sfs_op_readdirplus,
 	.fsyncdir = sfs_op_fsyncdir,

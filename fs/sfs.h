@@ -269,6 +269,7 @@ struct sfs {
 	unsigned blob_flags; /* STORE_BLOB_LZ4 or 0 */
 	double attr_timeout, entry_timeout;
 	bool writeback;      /* kernel writeback cache: it owns c/mtime of writes */
+	bool no_opendir;     /* the kernel opens directories without asking */
 
 	/* [L1] the batch: one long write txn, or a read txn on ro mounts */
 	pthread_rwlock_t tree;
@@ -340,6 +341,7 @@ void sfs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino
 void sfs_op_readlink(fuse_req_t req, fuse_ino_t ino);
 void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		   struct fuse_file_info *fi);
+void sfs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void sfs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi);
 void sfs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
