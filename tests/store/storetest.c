@@ -108,6 +108,77 @@ uint64_t st_verify_count(store_txn *txn, enum store_verify_level level)
 	return rep.errors + rep.leaked_pages;
 }
 
+struct map_sum {
+	uint64_t next, n, tree, alloc, free, pending, blob, header;
+	const char *what;
+};
+
+static int map_sum_cb(void *ctx, const struct store_extent *e)
+{
+	struct map_sum *m = ctx;
+
+	CHECKF(e->pgno == m->next && e->npages > 0,
+	       "%s: space map extent %" PRIu64 " at page %" PRIu64 " (%" PRIu64
+	       " pages), expected one at page %" PRIu64,
+	       m->what, m->n, e->pgno, e->npages, m->next);
+	m->next = e->pgno + e->npages;
+	m->n++;
+	switch (e->kind) {
+	case STORE_EXT_HEADER:
+		m->header += e->npages;
+		break;
+	case STORE_EXT_TREE:
+		m->tree += e->npages;
+		break;
+	case STORE_EXT_ALLOC:
+		m->alloc += e->npages;
+		break;
+	case STORE_EXT_BLOB:
+		m->blob += e->npages;
+		break;
+	case STORE_EXT_PENDING:
+		m->pending += e->npages;
+		m->free += e->npages;
+		break;
+	case STORE_EXT_FREE:
+	case STORE_EXT_PUNCHED:
+		m->free += e->npages;
+		break;
+	default:
+		tu_fail(__FILE__, __LINE__, "%s: space map extent of unknown kind %d", m->what,
+		        (int)e->kind);
+	}
+	return 0;
+}
+
+void st_check_space_map(store_txn *txn, const char *what)
+{
+	struct store_stats st;
+	struct map_sum m;
+	uint64_t ps;
+
+	memset(&m, 0, sizeof(m));
+	m.what = what;
+	CHECK_OK(store_stats(txn, &st));
+	ps = st.page_size;
+	CHECK_OK(store_space_map(txn, map_sum_cb, &m));
+	CHECKF(m.next * ps == st.file_size,
+	       "%s: the space map ends at page %" PRIu64 ", the file has %" PRIu64 " bytes", what,
+	       m.next, st.file_size);
+	CHECKF(m.header > 0, "%s: no header extent in the space map", what);
+	CHECKF(m.tree == st.tree_pages && m.alloc == st.alloc_pages,
+	       "%s: the space map has %" PRIu64 " tree and %" PRIu64
+	       " allocator pages, store_stats %" PRIu64 " and %" PRIu64,
+	       what, m.tree, m.alloc, st.tree_pages, st.alloc_pages);
+	CHECKF(m.free * ps == st.free_bytes && m.pending * ps == st.pending_bytes,
+	       "%s: the space map has %" PRIu64 " free pages (%" PRIu64
+	       " pending), store_stats %" PRIu64 " free bytes (%" PRIu64 " pending)",
+	       what, m.free, m.pending, st.free_bytes, st.pending_bytes);
+	CHECKF(m.blob * ps >= st.blob_stored_bytes,
+	       "%s: %" PRIu64 " blob pages cannot hold %" PRIu64 " stored blob bytes", what, m.blob,
+	       st.blob_stored_bytes);
+}
+
 void st_be64(uint8_t *p, uint64_t v)
 {
 	for (int i = 7; i >= 0; i--) {

@@ -33,6 +33,13 @@ void st_verify_clean(store_txn *txn, enum store_verify_level level, const char *
  *  or 1 if the check could not run) instead of failing. */
 uint64_t st_verify_count(store_txn *txn, enum store_verify_level level);
 
+/**
+ * Check store_space_map() against store_stats() for txn: extents in address
+ * order, contiguous from page 0 to the end of the file, and the tree,
+ * allocator, free and pending pages adding up to the figures of the stats.
+ */
+void st_check_space_map(store_txn *txn, const char *what);
+
 /** Write v as 8 big-endian bytes. */
 void st_be64(uint8_t *p, uint64_t v);
 uint64_t st_get_be64(const uint8_t *p);

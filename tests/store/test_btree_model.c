@@ -754,6 +754,8 @@ static void verify(struct run *r, store_txn *txn)
 {
 	set_ctx(r, "store_verify FULL");
 	st_verify_clean(txn, STORE_VERIFY_FULL, "in the B+tree model test");
+	if (store_txn_is_write(txn)) /* read txns: see test_concurrency */
+		st_check_space_map(txn, "in the B+tree model test");
 	r->verifies++;
 }
 

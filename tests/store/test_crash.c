@@ -399,7 +399,7 @@ static void check_replay(struct sm *m, const char *path, size_t k, int mode, uns
 static int run(void)
 {
 	struct wl w;
-	unsigned scale = tu_scale(), target = 2500 * scale;
+	unsigned scale = tu_scale(), target = 3000 * scale;
 	struct img base = {0}, im = {0};
 	size_t k0, applied = 0, last_sync_end = 0, mi = 0, npoints, variants;
 	uint64_t floor = 0;
