@@ -515,21 +515,59 @@ struct item {
 	store_blob_prep *prep; /* NULL: the chunk becomes a hole */
 };
 
+/* Prepare (fill, trim, compress) the buffers [from, from+n) of i into items;
+   *bytes receives the bytes to store. */
+static int prepare(struct sfs *sfs, struct sfs_inode *i, uint64_t size, size_t from, size_t n,
+		   struct item *items, uint64_t *bytes)
+{
+	uint32_t cs = sfs->chunk_size;
+
+	*bytes = 0;
+	for (size_t k = 0; k < n; k++)
+		items[k].prep = NULL;
+	for (size_t k = 0; k < n; k++) {
+		struct sfs_cbuf *b = i->bufs[from + k];
+		uint64_t start = b->idx * (uint64_t)cs;
+		uint32_t len = (uint32_t)(size - start < cs ? size - start : cs);
+		unsigned fl = sfs->blob_flags;
+		int r = 0;
+
+		items[k].idx = b->idx;
+		if (!range_has(b, 0, len))
+			r = buf_fill(sfs, i, b);
+		if (r < 0)
+			return r;
+		size_t t = trimmed(b->data, len);
+		if ((fl & STORE_BLOB_LZ4) && !sfs_worth_compressing(b->data, t))
+			fl &= ~(unsigned)STORE_BLOB_LZ4;
+		if (t)
+			r = store_blob_prepare(sfs->s, b->data, t, fl, &items[k].prep);
+		if (r < 0)
+			return r;
+		*bytes += t;
+	}
+	return 0;
+}
+
+/* chunks stored per section of a flush: bounds how long the tree lock is
+   held exclusively while their blobs are written */
+enum { FLUSH_STEP = 16 };
+
 /*
- * Write the buffers and the row of i into the batch, in one section [D2].
- * io lock held exclusively.
+ * Write the buffers and the row of i into the batch [D2]: in sections of at
+ * most FLUSH_STEP chunks, in ascending order, each raising the row's size
+ * only over the chunks stored so far, so that every section stands on its
+ * own. io lock held exclusively.
  */
 int sfs_data_flush(struct sfs *sfs, struct sfs_inode *i)
 {
 	uint32_t cs = sfs->chunk_size;
 	struct sfs_attr a;
-	struct item *items = NULL;
-	size_t nitems = 0;
+	struct item items[FLUSH_STEP];
 	uint8_t *inl = NULL;
-	size_t inl_len = 0;
-	uint64_t bytes = 0, size;
-	int64_t dblocks = 0;
-	bool was_inline, want_inline;
+	size_t inl_len = 0, total, done = 0;
+	uint64_t size;
+	bool was_inline, want_inline, first = true;
 	int r = 0;
 
 	sfs_inode_attr(i, &a);
@@ -547,85 +585,86 @@ int sfs_data_flush(struct sfs *sfs, struct sfs_inode *i)
 	while (i->nbufs && i->bufs[i->nbufs - 1]->idx * (uint64_t)cs >= size)
 		buf_drop(sfs, i, i->nbufs - 1);
 
-	/* prepare: fill partial buffers and compress, outside the tree lock */
 	if (want_inline) {
 		inl = malloc(size ? size : 1);
 		if (!inl)
 			return -ENOMEM;
 		r = data_read(sfs, i, inl, size, 0);
 		inl_len = trimmed(inl, size);
-	} else {
-		if (was_inline && a.inline_len && !buf_find(i, 0)) {
-			struct sfs_cbuf *b;
-			r = buf_new(sfs, i, 0, &b);
-			if (r == 0)
-				r = buf_fill(sfs, i, b);
-		}
-		if (r == 0 && i->nbufs) {
-			items = calloc(i->nbufs, sizeof(*items));
-			if (!items)
-				r = -ENOMEM;
-		}
-		for (size_t k = 0; r == 0 && k < i->nbufs; k++) {
-			struct sfs_cbuf *b = i->bufs[k];
-			uint64_t start = b->idx * (uint64_t)cs;
-			uint32_t len = (uint32_t)(size - start < cs ? size - start : cs);
-			if (!range_has(b, 0, len))
-				r = buf_fill(sfs, i, b);
-			if (r < 0)
-				break;
-			size_t t = trimmed(b->data, len);
-			items[nitems].idx = b->idx;
-			unsigned fl = sfs->blob_flags;
-			if ((fl & STORE_BLOB_LZ4) && !sfs_worth_compressing(b->data, t))
-				fl &= ~(unsigned)STORE_BLOB_LZ4;
-			if (t)
-				r = store_blob_prepare(sfs->s, b->data, t, fl, &items[nitems].prep);
-			nitems++;
-			bytes += t;
-		}
-	}
-	if (r < 0)
-		goto out;
-
-	r = sfs_tx_begin(sfs, (unsigned)(2 * nitems + 4), bytes);
-	if (r < 0)
-		goto out;
-	if (want_inline && !was_inline)
-		r = chunk_set(sfs, i->ino, 0, 0, &dblocks);
-	for (size_t k = 0; r == 0 && k < nitems; k++) {
-		uint64_t id = 0;
-		if (items[k].prep)
-			r = sfs_blob_put(sfs, items[k].prep, &id);
+	} else if (was_inline && a.inline_len && !buf_find(i, 0)) {
+		/* becoming chunked: the inline bytes go to chunk 0 */
+		struct sfs_cbuf *b;
+		r = buf_new(sfs, i, 0, &b);
 		if (r == 0)
-			r = chunk_set(sfs, i->ino, items[k].idx, id, &dblocks);
+			r = buf_fill(sfs, i, b);
 	}
-	if (r == 0) {
-		pthread_mutex_lock(&i->attr_mu);
-		if (want_inline) {
-			i->a.flags |= SFS_IF_INLINE;
-			i->a.blocks = inl_len;
-		} else {
-			int64_t bl = (was_inline ? 0 : (int64_t)i->a.blocks) + dblocks;
-			i->a.flags &= ~(uint32_t)SFS_IF_INLINE;
-			i->a.blocks = bl > 0 ? (uint64_t)bl : 0;
+	total = want_inline ? 0 : i->nbufs;
+
+	while (r == 0) {
+		size_t n = total - done < FLUSH_STEP ? total - done : FLUSH_STEP;
+		bool last = done + n == total;
+		uint64_t bytes = 0, newsize = size;
+		int64_t dblocks = 0;
+
+		/* compression and checksums outside the tree lock */
+		r = prepare(sfs, i, size, done, n, items, &bytes);
+		if (r == 0)
+			r = sfs_tx_begin(sfs, (unsigned)(2 * n + 4), bytes);
+		if (r < 0) {
+			for (size_t k = 0; k < n; k++)
+				store_blob_prep_free(items[k].prep);
+			break;
 		}
-		pthread_mutex_unlock(&i->attr_mu);
-		i->size_flushed = size;
-		const void *nin = want_inline ? (const void *)inl : was_inline ? "" : NULL;
-		r = sfs_inode_write(sfs, i, nin, want_inline ? inl_len : 0);
-	}
-	sfs_tx_end(sfs, r);
-	if (r == 0) {
-		while (i->nbufs)
-			buf_drop(sfs, i, i->nbufs - 1);
-		sfs_inode_clear_dirty(sfs, i);
-	}
-out:
-	for (size_t k = 0; k < nitems; k++)
-		if (items[k].prep)
+		if (!last) {
+			newsize = (items[n - 1].idx + 1) * (uint64_t)cs;
+			if (newsize > size)
+				newsize = size;
+			if (newsize < i->size_flushed)
+				newsize = i->size_flushed;
+		}
+		if (first && want_inline && !was_inline)
+			r = chunk_set(sfs, i->ino, 0, 0, &dblocks);
+		for (size_t k = 0; r == 0 && k < n; k++) {
+			uint64_t id = 0;
+			if (items[k].prep)
+				r = sfs_blob_put(sfs, items[k].prep, &id);
+			if (r == 0)
+				r = chunk_set(sfs, i->ino, items[k].idx, id, &dblocks);
+		}
+		if (r == 0) {
+			bool conv = first && was_inline && !want_inline;
+			pthread_mutex_lock(&i->attr_mu);
+			if (want_inline) {
+				i->a.flags |= SFS_IF_INLINE;
+				i->a.blocks = inl_len;
+			} else {
+				int64_t bl = (conv ? 0 : (int64_t)i->a.blocks) + dblocks;
+				i->a.flags &= ~(uint32_t)SFS_IF_INLINE;
+				i->a.blocks = bl > 0 ? (uint64_t)bl : 0;
+			}
+			pthread_mutex_unlock(&i->attr_mu);
+			i->size_flushed = newsize;
+			const void *nin = want_inline ? (const void *)inl : conv ? "" : NULL;
+			r = sfs_inode_write(sfs, i, nin, want_inline ? inl_len : 0);
+		}
+		sfs_tx_end(sfs, r);
+		for (size_t k = 0; k < n; k++)
 			store_blob_prep_free(items[k].prep);
-	free(items);
+		if (r < 0)
+			break;
+		done += n;
+		first = false;
+		if (last)
+			break;
+	}
+	/* what is stored leaves the buffers; after an error the rest stays
+	   (inline data is stored all at once or not at all) */
+	if (r == 0)
+		done = i->nbufs;
+	while (done > 0)
+		buf_drop(sfs, i, --done);
+	if (i->nbufs == 0)
+		sfs_inode_clear_dirty(sfs, i);
 	free(inl);
 	return r;
 }

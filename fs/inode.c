@@ -733,6 +733,9 @@ int sfs_orphans_recover(struct sfs *sfs)
 			pthread_mutex_lock(&sfs->imu);
 			i->dead = true;
 			pthread_mutex_unlock(&sfs->imu);
+			pthread_rwlock_wrlock(&i->io);
+			sfs_data_discard(sfs, i); /* off the dirty list too */
+			pthread_rwlock_unlock(&i->io);
 			r = sfs_inode_reclaim(sfs, inos[k], i, false);
 			pthread_mutex_lock(&sfs->imu);
 			hremove(sfs, i);
