@@ -931,6 +931,54 @@ static int punched_refill(store_txn *txn, uint64_t p, uint64_t n)
 	return 0;
 }
 
+/*
+ * The page just past the n-th free, non-pending page at or after `from`
+ * (the file's end if there are fewer): a word at a time.
+ */
+static int nth_free(store_txn *txn, uint64_t from, uint64_t n, uint64_t *end)
+{
+	struct alloc *a = &txn->s->alloc;
+	uint64_t p = from < txn->s->first_pg ? txn->s->first_pg : from;
+	while (n > 0 && p < a->file_pages) {
+		uint32_t b = (uint32_t)(p / a->bpb);
+		uint64_t base = (uint64_t)b * a->bpb, c = cov(a, b);
+		if (p == base && free_in(a, b) < n && a->bm[b].npend == 0) {
+			n -= free_in(a, b);
+			p = base + c;
+			continue;
+		}
+		const uint64_t *w;
+		int r = bm_words(txn, b, &w);
+		if (r < 0)
+			return r;
+		const uint64_t *pw = a->bm[b].pend;
+		while (n > 0 && p < base + c) {
+			uint64_t i = p - base, k = i / 64;
+			uint64_t x = ~(w[k] | (pw ? pw[k] : 0)) >> (i % 64); /* free bits from i */
+			uint64_t span = 64 - i % 64;
+			if (i + span > c) {
+				span = c - i;
+				x &= span == 64 ? ~0ull : (1ull << span) - 1;
+			}
+			uint64_t f = (uint64_t)__builtin_popcountll(x);
+			if (f < n) {
+				n -= f;
+				p += span;
+				continue;
+			}
+			/* the n-th free bit is in this word */
+			while (n > 1) {
+				x &= x - 1;
+				n--;
+			}
+			p += (uint64_t)__builtin_ctzll(x) + 1;
+			n = 0;
+		}
+	}
+	*end = p;
+	return 0;
+}
+
 int alloc_reserve(store_txn *txn, uint64_t npages)
 {
 	store *s = txn->s;
@@ -950,20 +998,11 @@ int alloc_reserve(store_txn *txn, uint64_t npages)
 		return 0;
 	/* refill punched space among the lowest `need` free pages, which the
 	 * next single-page allocations take */
-	uint64_t seen = 0, p = a->hint < s->first_pg ? s->first_pg : a->hint;
-	while (seen < need && p < a->file_pages) {
-		uint32_t b = (uint32_t)(p / a->bpb);
-		uint64_t base = (uint64_t)b * a->bpb;
-		if (p == base && free_in(a, b) + seen < need) {
-			seen += free_in(a, b);
-			p = base + a->bpb;
-			continue;
-		}
-		if (page_free(txn, p))
-			seen++;
-		p++;
-	}
-	return punched_refill(txn, s->first_pg, p - s->first_pg);
+	uint64_t end;
+	int r = nth_free(txn, a->hint, need, &end);
+	if (r < 0)
+		return r;
+	return punched_refill(txn, s->first_pg, end - s->first_pg);
 }
 
 int alloc_open_punched(store *s)

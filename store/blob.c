@@ -845,14 +845,51 @@ int store_blob_move_begin(store_txn *txn, uint64_t id, uint64_t target, struct s
 	return 0;
 }
 
+/* Check a blob's stored bytes held in memory against its row. */
+static int check_mem(store *s, const struct store_blob_info *b, const uint8_t *st)
+{
+	if (!(b->flags & BF_SEGMENTED))
+		return XXH3_64bits(st, b->stored) == b->checksum ? 0
+								  : bad_blob(s, b, "checksum mismatch");
+	uint64_t hs = hdr_size(b->length), nseg = nseg_of(b->length);
+	if (XXH3_64bits(st, hs) != b->checksum)
+		return bad_blob(s, b, "header checksum mismatch");
+	for (uint64_t i = 0; i < nseg; i++) {
+		const uint8_t *e = st + 16 + i * SEG_ENTRY;
+		uint64_t off = get64(e);
+		uint32_t sl = get32(e + 8);
+		if (off < hs || off + sl > b->stored)
+			return bad_blob(s, b, "segment table is malformed");
+		if (XXH3_64bits(st + off, sl) != get64(e + 16))
+			return bad_blob(s, b, "segment checksum mismatch");
+	}
+	return 0;
+}
+
 int store_blob_move_copy(store *s, const struct store_blob_move *mv)
 {
+	const struct store_blob_info *b = &mv->src;
+	int r = check_row(s, b);
+	if (r < 0)
+		return r;
+	if (b->stored <= (16u << 20)) {
+		/* read once, check the source in memory, write the copy */
+		uint8_t *buf = malloc(b->stored ? b->stored : 1);
+		if (!buf)
+			return -ENOMEM;
+		r = io_pread(s, buf, b->stored, b->pgno << s->page_shift);
+		if (r == 0)
+			r = check_mem(s, b, buf);
+		if (r == 0)
+			r = io_pwrite(s, buf, b->stored, mv->to << s->page_shift);
+		free(buf);
+		return r;
+	}
+	/* a big blob: copy a piece at a time, then check the copy */
 	size_t chunk = 1u << 20;
 	uint8_t *buf = malloc(chunk);
 	if (!buf)
 		return -ENOMEM;
-	const struct store_blob_info *b = &mv->src;
-	int r = 0;
 	for (uint64_t off = 0; r == 0 && off < b->stored; off += chunk) {
 		size_t n = (size_t)(b->stored - off < chunk ? b->stored - off : chunk);
 		r = io_pread(s, buf, n, (b->pgno << s->page_shift) + off);
@@ -861,7 +898,6 @@ int store_blob_move_copy(store *s, const struct store_blob_move *mv)
 	}
 	free(buf);
 	if (r == 0) {
-		/* check the copy where it now lies */
 		struct store_blob_info nb = *b;
 		nb.pgno = mv->to;
 		r = blob_check(s, &nb, NULL, NULL);

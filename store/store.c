@@ -96,6 +96,8 @@ int slot_decode(const uint8_t *slot, struct meta *m, uint32_t *page_size, uint8_
 	if (ver > STORE_FORMAT_VERSION || get64(slot + S_INCOMPAT) != 0) {
 		snprintf(why, whylen, "format version %u (this program reads up to %u)", ver,
 			 STORE_FORMAT_VERSION);
+		memset(m, 0, sizeof(*m));
+		m->txnid = get64(slot + S_TXNID); /* the slot is intact: its age is known */
 		return -EPROTONOSUPPORT;
 	}
 	uint32_t ps = get32(slot + S_PAGESIZE);
@@ -291,6 +293,13 @@ static int open_image(store *s)
 	for (int i = 0; i < 2; i++)
 		if (res[i] == 0 && (pick < 0 || m[i].txnid > m[pick].txnid))
 			pick = i;
+	/* a newer program wrote the newest state: going back to an older one
+	 * (and then overwriting) would lose its work */
+	for (int i = 0; i < 2; i++)
+		if (res[i] == -EPROTONOSUPPORT && (pick < 0 || m[i].txnid > m[pick].txnid)) {
+			store_logf(s, STORE_LOG_ERR, "%s: %s", s->path, why[i]);
+			return -EPROTONOSUPPORT;
+		}
 	if (pick < 0) {
 		if (res[0] == -EINVAL && res[1] == -EINVAL) {
 			store_logf(s, STORE_LOG_ERR, "%s: not a slatefs image (no signature)",
