@@ -1,0 +1,134 @@
+#!/bin/bash
+# tests/compaction/t-crash.sh — kill -9 of the daemon in the middle of
+# compaction passes. 50 × SLATEFS_TEST_SCALE rounds on one image; each round:
+# write new files (fsync'ed) and delete old ones (free runs low in the
+# image, data high up to move down), make it durable (slatectl sync), take a
+# snapshot of the tree (names, attributes, checksums), start a pass (rate
+# unlimited or limited), kill -9 the daemon at a chosen moment (a random
+# 0–300 ms after the start, or as soon as the pass is seen punching, moving
+# — plus up to 50 ms — or shrinking), then: fsck -n of the crashed image is
+# clean, the remount succeeds, the tree equals the snapshot and every file
+# its pattern, and the next pass completes and brings the image within the
+# bound of the seed scenario. Prints where the kills landed.
+test_description='kill -9 of the daemon at random points of compaction passes'
+. "$SLATEFS_SOURCE_DIR/tests/lib/mount-lib.sh"
+. "$SLATEFS_SOURCE_DIR/tests/compaction/compact-lib.sh"
+
+ROUNDS=$((50 * SCALE))
+PASSKILL=$SLATEFS_BUILD_DIR/tests/compaction/passkill
+LIVE=$ML_TMP/live.list # "number size" of every data file on the mount
+
+fs_mkfs || exit 1
+
+# new_file N: write $MNT/d/fN of a random size (4 KiB .. 1 MiB), fsync'ed
+new_file() {
+	nf_size=$(( ($(ml_random 256) + 1) * 4096 ))
+	"$PATTERN" write "$MNT/d/f$1" "$nf_size" "$1" || return 1
+	echo "$1 $nf_size" >>"$LIVE"
+}
+
+# Every data file holds its pattern (O_DIRECT: what the daemon serves).
+check_files() {
+	while read -r cf_n cf_size; do
+		"$PATTERN" check -d "$MNT/d/f$cf_n" "$cf_size" "$cf_n" || return 1
+	done <"$LIVE"
+}
+
+live_bytes() {
+	awk '{ s += $2 } END { print s + 0 }' "$LIVE"
+}
+
+test_expect_success 'mount; 32 files and a directory of small files' '
+	fs_mount -o autocompact=off &&
+	mkdir "$MNT/d" "$MNT/s" &&
+	: >"$LIVE" &&
+	for n in $(seq 1 32); do new_file "$n" || exit 1; done &&
+	echo 32 >next &&
+	"$CTL" sync "$MNT"
+'
+
+test_expect_success "$ROUNDS rounds: churn, pass, kill -9, fsck, remount, verify, next pass" '
+	n=$(cat next) &&
+	round=0 &&
+	: >kills.log &&
+	while [ "$round" -lt "$ROUNDS" ]; do
+		# churn: k new files at the top, the k oldest go (holes low down)
+		k=$(( $(ml_random 9) + 2 ))
+		for j in $(seq 1 "$k"); do
+			n=$((n + 1))
+			new_file "$n" || { echo "round $round: write failed"; exit 1; }
+		done
+		head -n "$k" "$LIVE" | while read -r num size; do rm "$MNT/d/f$num"; done
+		sed -i "1,${k}d" "$LIVE"
+		# metadata churn: 100 small files in, 50 of the last round out
+		for j in $(seq 1 100); do echo "$round.$j" >"$MNT/s/r$round.$j"; done
+		[ "$round" -gt 0 ] && rm -f "$MNT"/s/r$((round - 1)).[0-4]*
+		"$CTL" sync "$MNT" || { echo "round $round: sync failed"; exit 1; }
+		fs_snapshot "$MNT" >before.snap
+		size_before=$(cx_image_size)
+
+		case $((round % 3)) in
+		0) rate=unlimited ;;
+		1) rate=16 ;;
+		2) rate=4 ;;
+		esac
+		case $((round % 4)) in
+		0) phase=any; delay=$(ml_random 301) ;;
+		1) phase=punch; delay=0 ;;
+		2) phase=move; delay=$(ml_random 51) ;;
+		3) phase=shrink; delay=0 ;;
+		esac
+		pid=$(fs_daemon_pid)
+		"$CTL" compact --rate "$rate" "$MNT" >/dev/null ||
+			{ echo "round $round: compact did not start"; exit 1; }
+		what=$("$PASSKILL" "$MNT" "$pid" "$phase" "$delay" 5000) ||
+			{ echo "round $round: passkill failed"; exit 1; }
+		echo "round $round: rate $rate, aim $phase+${delay}ms: $what" >>kills.log
+		# passkill killed it: fs_kill9 tears the dead mount down
+		fs_kill9 2>kill9.err ||
+			{ cat kill9.err; echo "round $round: unmount of the dead mount failed"; exit 1; }
+
+		fs_fsck || { tail -n 1 kills.log; echo "round $round: fsck of the crashed image failed"; exit 1; }
+		fs_mount -o autocompact=off ||
+			{ tail -n 1 kills.log; echo "round $round: remount failed"; exit 1; }
+		fs_snapshot "$MNT" >after.snap
+		if ! cmp -s before.snap after.snap; then
+			tail -n 1 kills.log
+			diff before.snap after.snap | head -n 20
+			echo "round $round: the tree changed across the crash"
+			exit 1
+		fi
+		check_files || { tail -n 1 kills.log; echo "round $round: data lost"; exit 1; }
+		"$CTL" compact --wait --rate unlimited "$MNT" >pass.out ||
+			{ cat pass.out; echo "round $round: the next pass failed"; exit 1; }
+		if [ "$(cx_status passes)" != 1 ] || [ "$(cx_status last_error)" != 0 ]; then
+			cat pass.out
+			echo "round $round: the next pass did not complete"
+			exit 1
+		fi
+		size_after=$(cx_image_size)
+		if [ "$size_after" -gt "$size_before" ]; then
+			echo "round $round: image grew from $size_before to $size_after bytes"
+			exit 1
+		fi
+		cx_check_bound "$(live_bytes)" >bound.out ||
+			{ cat bound.out; tail -n 1 kills.log; echo "round $round"; exit 1; }
+		round=$((round + 1))
+	done &&
+	echo "$n" >next &&
+	cat kills.log &&
+	echo "$ROUNDS rounds survived; where the kills landed (state, phase):" &&
+	sed -n "s/.*killed: \([a-z]* [a-z]*\),.*/\1/p" kills.log | sort | uniq -c &&
+	cat bound.out
+'
+
+test_expect_success 'a clean unmount; fsck clean; the files survive a last remount' '
+	fs_umount &&
+	fs_fsck &&
+	fs_mount -o autocompact=off &&
+	check_files &&
+	fs_umount &&
+	fs_fsck
+'
+
+test_done
