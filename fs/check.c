@@ -431,14 +431,12 @@ static void check_counts(struct ck *ck)
 					    (unsigned long long)e->a.parent,
 					    (unsigned long long)e->parent_seen);
 			}
+		} else if (e->a.nlink == 0 && e->links == 0) {
+			if (!e->orphan)
+				bad(ck, "unlinked inode %llu has no orphan row (leaked)", ino);
 		} else if (e->a.nlink != e->links) {
-			if (e->a.nlink == 0 && e->links == 0) {
-				if (!e->orphan)
-					bad(ck, "unlinked inode %llu has no orphan row (leaked)", ino);
-			} else {
-				bad(ck, "inode %llu: nlink %u, but %llu entries name it", ino,
-				    e->a.nlink, (unsigned long long)e->links);
-			}
+			bad(ck, "inode %llu: nlink %u, but %llu entries name it", ino, e->a.nlink,
+			    (unsigned long long)e->links);
 		}
 		if (S_ISREG(e->a.mode) && !e->orphan) {
 			uint64_t want = (e->a.flags & SFS_IF_INLINE) ? e->a.inline_len : e->stored;
