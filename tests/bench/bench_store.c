@@ -180,7 +180,7 @@ static void print_target(const char *what, double x, const char *op, double goal
 	if (x <= 0)
 		return;
 	bool met = op[0] == '>' ? x >= goal : x < goal;
-	printf("TARGET %s %.2f %s %.2f %s\n", what, x, op, goal, met ? "met" : "MISSED");
+	printf("TARGET %s %.3f %s %.2f %s\n", what, x, op, goal, met ? "met" : "MISSED");
 }
 
 static void print_ratios(const struct bench_result *r)

@@ -408,7 +408,7 @@ if printf '%s\n' "${RAN[@]}" | grep -qx slatefs; then
 		for (i = 1; i <= n; i++) {
 			split(goal[i], g, ":")
 			if ((g[2], g[1]) in r)
-				printf "TARGET slatefs/%s %s %.2f >= %s %s\n", g[2], g[1],
+				printf "TARGET slatefs/%s %s %.3f >= %s %s\n", g[2], g[1],
 				       r[g[2], g[1]], g[3], (r[g[2], g[1]] >= g[3] ? "met" : "MISSED")
 		}
 	}' "$RESULTS" | sort
