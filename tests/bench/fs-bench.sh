@@ -68,12 +68,17 @@ for tool in fio tar find du taskset mountpoint; do
 	fi
 done
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/slatefs-fsbench.XXXXXX") || exit 1
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/slatefs-fsbench.XXXXXX") && WORK=$(realpath "$WORK") || exit 1
 RESULTS=$WORK/results
 : >"$RESULTS"
 FAILS=0
 MOUNTED=()  # mount points still mounted
 DAEMONS=()  # pids of the FUSE daemons we started
+
+# Mounted, even if its daemon died (mountpoint(1) fails on a dead FUSE mount).
+is_mounted() { # MNT
+	awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts
+}
 
 unmount_one() { # MNT
 	fusermount3 -u "$1" 2>/dev/null || fusermount -u "$1" 2>/dev/null || umount -l "$1" 2>/dev/null
@@ -95,7 +100,7 @@ wait_pid() { # PID SECONDS: wait for our daemon to exit, kill it if it does not
 cleanup() {
 	local m p
 	for m in "${MOUNTED[@]}"; do
-		mountpoint -q "$m" && unmount_one "$m"
+		is_mounted "$m" && unmount_one "$m"
 	done
 	for p in "${DAEMONS[@]}"; do
 		wait_pid "$p" 60
@@ -250,7 +255,7 @@ start_daemon() { # MNT LOG CMD...: start a FUSE daemon in the foreground, in the
 		MOUNTED+=("$mnt")
 		return 0
 	fi
-	mountpoint -q "$mnt" && unmount_one "$mnt"
+	is_mounted "$mnt" && unmount_one "$mnt"
 	wait_pid "$pid" 5
 	return 1
 }
@@ -296,7 +301,7 @@ mount_slatefs() {
 
 unmount_target() { # ROOT
 	local m=$1/mnt p
-	mountpoint -q "$m" || return 0
+	is_mounted "$m" || return 0
 	unmount_one "$m"
 	local keep=()
 	for p in "${MOUNTED[@]}"; do [ "$p" = "$m" ] || keep+=("$p"); done
