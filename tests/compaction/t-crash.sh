@@ -58,14 +58,15 @@ test_expect_success "$ROUNDS rounds: churn, pass, kill -9, fsck, remount, verify
 			n=$((n + 1))
 			new_file "$n" || { echo "round $round: write failed"; exit 1; }
 		done
-		head -n "$k" "$LIVE" | while read -r num size; do rm "$MNT/d/f$num"; done
-		sed -i "1,${k}d" "$LIVE"
+		head -n "$k" "$LIVE" | while read -r num size; do rm "$MNT/d/f$num" || exit 1; done ||
+			{ echo "round $round: rm failed"; exit 1; }
+		sed -i "1,${k}d" "$LIVE" || exit 1
 		# metadata churn: 100 small files in, 50 of the last round out
-		for j in $(seq 1 100); do echo "$round.$j" >"$MNT/s/r$round.$j"; done
-		[ "$round" -gt 0 ] && rm -f "$MNT"/s/r$((round - 1)).[0-4]*
+		for j in $(seq 1 100); do echo "$round.$j" >"$MNT/s/r$round.$j" || exit 1; done
+		if [ "$round" -gt 0 ]; then rm "$MNT"/s/r$((round - 1)).[0-4]* || exit 1; fi
 		"$CTL" sync "$MNT" || { echo "round $round: sync failed"; exit 1; }
-		fs_snapshot "$MNT" >before.snap
-		size_before=$(cx_image_size)
+		fs_snapshot "$MNT" >before.snap || exit 1
+		size_before=$(cx_image_size) || exit 1
 
 		case $((round % 3)) in
 		0) rate=unlimited ;;
@@ -78,7 +79,7 @@ test_expect_success "$ROUNDS rounds: churn, pass, kill -9, fsck, remount, verify
 		2) phase=move; delay=$(ml_random 51) ;;
 		3) phase=shrink; delay=0 ;;
 		esac
-		pid=$(fs_daemon_pid)
+		pid=$(fs_daemon_pid) && [ -n "$pid" ] || exit 1
 		"$CTL" compact --rate "$rate" "$MNT" >/dev/null ||
 			{ echo "round $round: compact did not start"; exit 1; }
 		what=$("$PASSKILL" "$MNT" "$pid" "$phase" "$delay" 5000) ||
@@ -91,7 +92,7 @@ test_expect_success "$ROUNDS rounds: churn, pass, kill -9, fsck, remount, verify
 		fs_fsck || { tail -n 1 kills.log; echo "round $round: fsck of the crashed image failed"; exit 1; }
 		fs_mount -o autocompact=off ||
 			{ tail -n 1 kills.log; echo "round $round: remount failed"; exit 1; }
-		fs_snapshot "$MNT" >after.snap
+		fs_snapshot "$MNT" >after.snap || exit 1
 		if ! cmp -s before.snap after.snap; then
 			tail -n 1 kills.log
 			diff before.snap after.snap | head -n 20
@@ -106,7 +107,7 @@ test_expect_success "$ROUNDS rounds: churn, pass, kill -9, fsck, remount, verify
 			echo "round $round: the next pass did not complete"
 			exit 1
 		fi
-		size_after=$(cx_image_size)
+		size_after=$(cx_image_size) || exit 1
 		if [ "$size_after" -gt "$size_before" ]; then
 			echo "round $round: image grew from $size_before to $size_after bytes"
 			exit 1
