@@ -10,6 +10,8 @@
 #   cx_check_bound LIVE         the image is at most (LIVE + metadata) × 1.1 + 1 MiB;
 #                               prints the figures and the ratio image/live
 #   cx_wait_status KEY VALUE S  poll status until KEY is VALUE (at most S seconds)
+#   cx_passes_ok N              status: N passes completed since mount, none
+#                               failed, the last one without error, idle
 #   cx_sleep_ms MS              sleep MS milliseconds
 #   cx_now                      seconds since the epoch, with fractions
 #   cx_secs T0                  seconds since T0 (from cx_now), one decimal
@@ -87,5 +89,18 @@ cx_wait_status() {
 		fi
 		sleep 0.05
 		cx_n=$((cx_n + 1))
+	done
+}
+
+# cx_passes_ok N
+cx_passes_ok() {
+	"$CTL" --json status "$MNT" >"$ML_TMP/.status.json" || return 1
+	for cx_kv in "passes $1" "failures 0" "last_error 0" "state idle"; do
+		set -- $cx_kv
+		if [ "$(cx_json "$1" <"$ML_TMP/.status.json")" != "$2" ]; then
+			say "status: $1 is not $2"
+			cat "$ML_TMP/.status.json"
+			return 1
+		fi
 	done
 }

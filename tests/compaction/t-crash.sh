@@ -102,11 +102,8 @@ test_expect_success "$ROUNDS rounds: churn, pass, kill -9, fsck, remount, verify
 		check_files || { tail -n 1 kills.log; echo "round $round: data lost"; exit 1; }
 		"$CTL" compact --wait --rate unlimited "$MNT" >pass.out ||
 			{ cat pass.out; echo "round $round: the next pass failed"; exit 1; }
-		if [ "$(cx_status passes)" != 1 ] || [ "$(cx_status last_error)" != 0 ]; then
-			cat pass.out
-			echo "round $round: the next pass did not complete"
-			exit 1
-		fi
+		cx_passes_ok 1 ||
+			{ cat pass.out; echo "round $round: the next pass did not complete"; exit 1; }
 		size_after=$(cx_image_size) || exit 1
 		if [ "$size_after" -gt "$size_before" ]; then
 			echo "round $round: image grew from $size_before to $size_after bytes"

@@ -122,9 +122,7 @@ test_expect_success 'delete every other file; a slow pass paused mid-move; write
 	"$CTL" resume "$MNT" &&
 	wait "$pass" &&
 	cat pass.out &&
-	test "$(cx_status passes)" = 1 &&
-	test "$(cx_status failures)" = 0 &&
-	test "$(cx_status last_error)" = 0
+	cx_passes_ok 1
 '
 
 test_expect_success 'again, not paused: writes go on until the pass ends, meeting ENOSPC while it runs' '
@@ -135,9 +133,7 @@ test_expect_success 'again, not paused: writes go on until the pass ends, meetin
 	fill_while "$pass" &&
 	wait "$pass" &&
 	cat pass.out &&
-	test "$(cx_status passes)" = 2 &&
-	test "$(cx_status failures)" = 0 &&
-	test "$(cx_status last_error)" = 0
+	cx_passes_ok 2
 '
 
 test_expect_success 'the image never passed max_size; every file written in full is intact' '

@@ -35,6 +35,10 @@ check_data() {
 	done
 }
 
+cancel_pass() {
+	"$CTL" cancel "$MNT" && cx_wait_status state idle 10
+}
+
 # start_slow_pass: a pass at 1 MB/s, seen moving data
 start_slow_pass() {
 	"$CTL" compact --rate 1 "$MNT" >/dev/null && cx_wait_status phase moving 20 || return 1
@@ -104,8 +108,7 @@ test_expect_success 'the rate limit holds while refused requests arrive (resume:
 	m0=$(cx_status bytes_moved) &&
 	for i in $(seq 1 60); do "$CTL" resume "$MNT" 2>/dev/null; sleep 0.05; done &&
 	m1=$(cx_status bytes_moved) &&
-	"$CTL" cancel "$MNT" &&
-	cx_wait_status state idle 10 &&
+	cancel_pass &&
 	echo "at 1 MB/s, $((m1 - m0)) bytes moved in the 3+ s of 60 refused resumes" &&
 	test $((m1 - m0)) -le $((5 * MIB))
 '
@@ -120,8 +123,7 @@ test_expect_success 'the rate limit holds after a pause (no catching up on the p
 	"$CTL" resume "$MNT" &&
 	sleep 1 &&
 	m1=$(cx_status bytes_moved) &&
-	"$CTL" cancel "$MNT" &&
-	cx_wait_status state idle 10 &&
+	cancel_pass &&
 	echo "at 1 MB/s, $((m1 - m0)) bytes moved in the 1 s after a 6 s pause" &&
 	test $((m1 - m0)) -le $((3 * MIB))
 '
@@ -135,8 +137,7 @@ test_expect_success 'the data is intact; unmount, fsck clean' '
 test_expect_success 'a later pass completes and reaches the bound' '
 	fs_mount -o autocompact=off &&
 	"$CTL" compact --wait --rate unlimited "$MNT" &&
-	test "$(cx_status passes)" = 1 &&
-	test "$(cx_status last_error)" = 0 &&
+	cx_passes_ok 1 &&
 	cx_check_bound $(( $(wc -l <tags) * MOVE * MIB )) &&
 	check_data &&
 	fs_umount &&

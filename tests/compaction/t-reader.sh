@@ -59,8 +59,7 @@ test_expect_success 'a pass completes while four readers check the moving file' 
 	test "$ok" = 1 &&
 	after=$(cx_image_size) &&
 	echo "pass: $secs s, image $before -> $after bytes, up to $max_readers open snapshots seen" &&
-	test "$(cx_status passes)" = 1 &&
-	test "$(cx_status last_error)" = 0 &&
+	cx_passes_ok 1 &&
 	test "$(cx_status bytes_moved)" -ge $((BIG / 2)) &&
 	test "$after" -lt "$before" &&
 	{ cx_check_bound $((BIG + SMALL)) || echo "(with the readers: not yet within the bound)"; }

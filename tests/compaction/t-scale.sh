@@ -59,8 +59,7 @@ test_expect_success 'compact --wait: the image is within (live + metadata) × 1.
 	t0=$(cx_now) &&
 	"$CTL" compact --wait "$MNT" &&
 	secs=$(cx_secs "$t0") &&
-	test "$(cx_status passes)" = 1 &&
-	test "$(cx_status last_error)" = 0 &&
+	cx_passes_ok 1 &&
 	moved=$(cx_status bytes_moved) &&
 	echo "compact --wait: $secs s, image $before -> $(cx_image_size) bytes," \
 		"$moved bytes moved ($(cx_mibps "$moved" "$secs") MiB/s)," \

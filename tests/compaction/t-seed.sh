@@ -42,9 +42,7 @@ test_expect_success 'compact --wait: the image is within (live + metadata) × 1.
 	t0=$(cx_now) &&
 	"$CTL" compact --wait "$MNT" &&
 	echo "compact --wait took $(cx_secs "$t0") s; image $before -> $(cx_image_size) bytes" &&
-	test "$(cx_status passes)" = 1 &&
-	test "$(cx_status last_error)" = 0 &&
-	test "$(cx_status state)" = idle &&
+	cx_passes_ok 1 &&
 	cx_check_bound $((FILES / 10 * FSIZE))
 '
 
