@@ -123,8 +123,10 @@ int main(int argc, char **argv)
 			fuse_loop_cfg_set_clone_fd(cfg, sfs->opt.clone_fd);
 			if (sfs->opt.max_idle_threads && sfs->opt.max_idle_threads <= 100000)
 				fuse_loop_cfg_set_idle_threads(cfg, sfs->opt.max_idle_threads);
-			if (sfs->opt.max_threads && sfs->opt.max_threads <= 100000)
-				fuse_loop_cfg_set_max_threads(cfg, sfs->opt.max_threads);
+			/* fsync waits for the disk in its worker: leave room for the
+			   requests that arrive meanwhile (libfuse's default is 10) */
+			unsigned mt = sfs->opt.max_threads;
+			fuse_loop_cfg_set_max_threads(cfg, mt && mt <= 100000 ? mt : 32);
 			r = fuse_session_loop_mt(se, cfg);
 			fuse_loop_cfg_destroy(cfg);
 		}
