@@ -12,10 +12,17 @@
 #   cx_wait_status KEY VALUE S  poll status until KEY is VALUE (at most S seconds)
 #   cx_passes_ok N              status: N passes completed since mount, none
 #                               failed, the last one without error, idle
+#   cx_done                     a last check that the daemon log holds no
+#                               sanitizer report, then test_done
+#
+# In a sanitizer build, the daemon stops at the first UBSan report (as ASan
+# does by default), so that a report fails the test that caused it.
 #   cx_sleep_ms MS              sleep MS milliseconds
 #   cx_now                      seconds since the epoch, with fractions
 #   cx_secs T0                  seconds since T0 (from cx_now), one decimal
 #   cx_mibps BYTES SECS         BYTES / SECS in MiB/s, one decimal
+
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
 
 CTL=$SLATEFS_BUILD_DIR/tools/slatectl
 PATTERN=$SLATEFS_BUILD_DIR/tests/compaction/pattern
@@ -103,4 +110,11 @@ cx_passes_ok() {
 			return 1
 		fi
 	done
+}
+
+cx_done() {
+	test_expect_success 'no sanitizer report in the daemon log' '
+		! grep -E -A 20 "runtime error|Sanitizer" "$ML_DLOG"
+	'
+	test_done
 }

@@ -214,4 +214,4 @@ test_expect_success 'fsck clean' '
 	fs_fsck
 '
 
-test_done
+cx_done

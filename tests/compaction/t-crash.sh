@@ -129,4 +129,4 @@ test_expect_success 'a clean unmount; fsck clean; the files survive a last remou
 	fs_fsck
 '
 
-test_done
+cx_done

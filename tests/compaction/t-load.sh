@@ -166,4 +166,4 @@ test_expect_success 'unmount, fsck clean' '
 	fs_fsck
 '
 
-test_done
+cx_done

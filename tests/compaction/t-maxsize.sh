@@ -168,4 +168,4 @@ test_expect_success 'unmount, fsck clean; the files survive a remount without ma
 	fs_fsck
 '
 
-test_done
+cx_done

@@ -144,4 +144,4 @@ test_expect_success 'a later pass completes and reaches the bound' '
 	fs_fsck
 '
 
-test_done
+cx_done

@@ -77,4 +77,4 @@ test_expect_success 'unmount, fsck clean' '
 	fs_fsck
 '
 
-test_done
+cx_done

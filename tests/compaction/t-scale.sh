@@ -85,4 +85,4 @@ test_expect_success 'fsck is clean after unmount; the kept files survive a remou
 	fs_umount
 '
 
-test_done
+cx_done

@@ -61,4 +61,4 @@ test_expect_success 'fsck is clean after unmount; the files survive a remount' '
 	fs_fsck
 '
 
-test_done
+cx_done
