@@ -3,13 +3,15 @@
 # compaction passes. 50 × SLATEFS_TEST_SCALE rounds on one image; each round:
 # write new files (fsync'ed) and delete old ones (free runs low in the
 # image, data high up to move down), make it durable (slatectl sync), take a
-# snapshot of the tree (names, attributes, checksums), start a pass (rate
-# unlimited or limited), kill -9 the daemon at a chosen moment (a random
-# 0–300 ms after the start, or as soon as the pass is seen punching, moving
-# — plus up to 50 ms — or shrinking), then: fsck -n of the crashed image is
-# clean, the remount succeeds, the tree equals the snapshot and every file
-# its pattern, and the next pass completes and brings the image within the
-# bound of the seed scenario. Prints where the kills landed.
+# snapshot of that tree (names, attributes, checksums), start a pass (rate
+# unlimited or limited) — every other round with tests/fs's durable writer
+# making fsync'ed changes in another directory meanwhile — and kill -9 the
+# daemon at a chosen moment (a random 0–300 ms after the start, or as soon
+# as the pass is seen punching, moving — plus up to 50 ms — or shrinking).
+# Then: fsck -n of the crashed image is clean, the remount succeeds, the tree
+# equals the snapshot and every file its pattern, what the durable writer
+# had fsync'ed is there, and the next pass completes and brings the image
+# within the bound of the seed scenario. Prints where the kills landed.
 test_description='kill -9 of the daemon at random points of compaction passes'
 . "$SLATEFS_SOURCE_DIR/tests/lib/mount-lib.sh"
 . "$SLATEFS_SOURCE_DIR/tests/compaction/compact-lib.sh"
@@ -17,6 +19,8 @@ test_description='kill -9 of the daemon at random points of compaction passes'
 ROUNDS=$((50 * SCALE))
 PASSKILL=$SLATEFS_BUILD_DIR/tests/compaction/passkill
 LIVE=$ML_TMP/live.list # "number size" of every data file on the mount
+DURABLE=$HELPERS/durable
+STATE=$ML_TMP/durable # the durable writer's log (tests/fs/durable.c)
 
 fs_mkfs || exit 1
 
@@ -34,13 +38,20 @@ check_files() {
 	done <"$LIVE"
 }
 
+# The live data: the data files, plus what the durable writer keeps in w/.
 live_bytes() {
-	awk '{ s += $2 } END { print s + 0 }' "$LIVE"
+	{ awk '{ print $2 }' "$LIVE"; find "$MNT/w" -type f -printf '%s\n'; } |
+		awk '{ s += $1 } END { print s + 0 }'
+}
+
+# The part of the tree no writer changes during a pass.
+snapshot() {
+	fs_snapshot "$MNT/d" && fs_snapshot "$MNT/s"
 }
 
 test_expect_success 'mount; 32 files and a directory of small files' '
 	fs_mount -o autocompact=off &&
-	mkdir "$MNT/d" "$MNT/s" &&
+	mkdir "$MNT/d" "$MNT/s" "$MNT/w" "$STATE" &&
 	: >"$LIVE" &&
 	for n in $(seq 1 32); do new_file "$n" || exit 1; done &&
 	echo 32 >next &&
@@ -65,7 +76,7 @@ test_expect_success "$ROUNDS rounds: churn, pass, kill -9, fsck, remount, verify
 		for j in $(seq 1 100); do echo "$round.$j" >"$MNT/s/r$round.$j" || exit 1; done
 		if [ "$round" -gt 0 ]; then rm "$MNT"/s/r$((round - 1)).[0-4]* || exit 1; fi
 		"$CTL" sync "$MNT" || { echo "round $round: sync failed"; exit 1; }
-		fs_snapshot "$MNT" >before.snap || exit 1
+		snapshot >before.snap || exit 1
 		size_before=$(cx_image_size) || exit 1
 
 		case $((round % 3)) in
@@ -80,19 +91,32 @@ test_expect_success "$ROUNDS rounds: churn, pass, kill -9, fsck, remount, verify
 		3) phase=shrink; delay=0 ;;
 		esac
 		pid=$(fs_daemon_pid) && [ -n "$pid" ] || exit 1
+		# every other round, fsynced changes go on during the pass
+		writer=
+		if [ $((round % 2)) = 1 ]; then
+			rm -f "$STATE/killed" "$STATE/writer.err"
+			ml_bg "$DURABLE" write "$MNT/w" "$STATE" 2>>writer.log
+			writer=$ml_bg_pid
+			sleep 0.1
+		fi
 		"$CTL" compact --rate "$rate" "$MNT" >/dev/null ||
 			{ echo "round $round: compact did not start"; exit 1; }
+		[ -n "$writer" ] && touch "$STATE/killed"
 		what=$("$PASSKILL" "$MNT" "$pid" "$phase" "$delay" 5000) ||
 			{ echo "round $round: passkill failed"; exit 1; }
 		echo "round $round: rate $rate, aim $phase+${delay}ms: $what" >>kills.log
 		# passkill killed it: fs_kill9 tears the dead mount down
 		fs_kill9 2>kill9.err ||
 			{ cat kill9.err; echo "round $round: unmount of the dead mount failed"; exit 1; }
+		if [ -n "$writer" ]; then
+			kill -9 "$writer" 2>/dev/null
+			wait "$writer" 2>/dev/null
+		fi
 
 		fs_fsck || { tail -n 1 kills.log; echo "round $round: fsck of the crashed image failed"; exit 1; }
 		fs_mount -o autocompact=off ||
 			{ tail -n 1 kills.log; echo "round $round: remount failed"; exit 1; }
-		fs_snapshot "$MNT" >after.snap || exit 1
+		snapshot >after.snap || exit 1
 		if ! cmp -s before.snap after.snap; then
 			tail -n 1 kills.log
 			diff before.snap after.snap | head -n 20
@@ -100,6 +124,8 @@ test_expect_success "$ROUNDS rounds: churn, pass, kill -9, fsck, remount, verify
 			exit 1
 		fi
 		check_files || { tail -n 1 kills.log; echo "round $round: data lost"; exit 1; }
+		"$DURABLE" verify "$MNT/w" "$STATE" >verify.out 2>&1 ||
+			{ cat verify.out; tail -n 1 kills.log; echo "round $round: fsynced writes lost"; exit 1; }
 		"$CTL" compact --wait --rate unlimited "$MNT" >pass.out ||
 			{ cat pass.out; echo "round $round: the next pass failed"; exit 1; }
 		cx_passes_ok 1 ||
@@ -115,6 +141,7 @@ test_expect_success "$ROUNDS rounds: churn, pass, kill -9, fsck, remount, verify
 	done &&
 	echo "$n" >next &&
 	cat kills.log &&
+	echo "durable writer, last round: $(cat verify.out)" &&
 	echo "$ROUNDS rounds survived; where the kills landed (state, phase):" &&
 	sed -n "s/.*killed: \([a-z]* [a-z]*\),.*/\1/p" kills.log | sort | uniq -c &&
 	cat bound.out
