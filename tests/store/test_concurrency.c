@@ -486,10 +486,110 @@ static void part3(void)
 	printf("part 3: space map of a read txn agrees with its stats\n");
 }
 
+/*
+ * Part 4: a write txn read by several threads at once (the caller holds a
+ * rwlock: nobody modifies it meanwhile). Each thread scans and gets through
+ * the txn's own uncommitted rows, large values included.
+ */
+struct p4 {
+	store_txn *w;
+	store_table t;
+	int no;
+	uint64_t gen;
+	unsigned rounds;
+};
+
+static void *p4_reader(void *arg)
+{
+	struct p4 *a = arg;
+	struct tu_rng g;
+	uint8_t *buf = malloc(16384);
+	char who[64];
+
+	CHECK(buf != NULL);
+	tu_rng_seed(&g, tu_seed() ^ (uint64_t)a->no * 77);
+	snprintf(who, sizeof(who), "write-txn reader %d", a->no);
+	for (unsigned r = 0; r < a->rounds; r++) {
+		store_cursor *c = NULL;
+		uint64_t n = 0;
+		int rc;
+
+		CHECK_OK(store_cursor_open(a->w, a->t, &c));
+		for (rc = store_cursor_seek(c, STORE_SEEK_FIRST, NULL, 0); rc == 0;
+		     rc = store_cursor_next(c), n++) {
+			const uint8_t *k, *v;
+			size_t kl, vl;
+			CHECK_OK(store_cursor_get(c, (const void **)&k, &kl, (const void **)&v,
+			                          &vl));
+			CHECKF(kl == 8 && st_get_be64(k) == n && vl == value_len(n, a->gen) &&
+			               st_get_be64(v) == n && st_get_be64(v + 8) == a->gen &&
+			               tu_pattern_diff(v + 16, vl - 16, row_hash(n, a->gen), 0) < 0,
+			       "%s: row %" PRIu64 " of the write txn reads wrong", who, n);
+		}
+		CHECKF(rc == -ENOENT && n == NKEYS,
+		       "%s: scan of the write txn: %d after %" PRIu64 " rows", who, rc, n);
+		store_cursor_close(c);
+		for (int i = 0; i < 50; i++) {
+			uint8_t k[8];
+			uint64_t key = tu_rng_below(&g, NKEYS);
+			size_t vl = 0;
+			st_be64(k, key);
+			CHECK_OK(store_get(a->w, a->t, k, 8, buf, 16384, &vl));
+			CHECKF(vl == value_len(key, a->gen) && st_get_be64(buf + 8) == a->gen,
+			       "%s: get of key %" PRIu64 " in the write txn reads wrong", who, key);
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+static void part4(void)
+{
+	char path[PATH_MAX];
+	store *s;
+	struct p4 a[NREADERS];
+	pthread_t th[NREADERS];
+	store_txn *w;
+	store_table t;
+	uint8_t *v = malloc(16384);
+	unsigned rounds = 20 * tu_scale();
+
+	CHECK(v != NULL);
+	tu_context("part 4: a write txn read by several threads");
+	s = st_open(tu_path(path, "shared-write.img"), STORE_CREATE, 0);
+	for (uint64_t gen = 1; gen <= 3; gen++) {
+		w = st_write(s);
+		if (gen == 1)
+			CHECK_OK(store_table_create(w, "c", &t));
+		for (uint64_t key = 0; key < NKEYS; key++) {
+			uint8_t k[8];
+			st_be64(k, key);
+			make_value(v, key, gen, value_len(key, gen));
+			CHECK_OK(store_put(w, t, k, 8, v, value_len(key, gen), 0));
+		}
+		/* a fresh txn (gen 1), and ones over committed trees (2, 3) */
+		for (int i = 0; i < NREADERS; i++) {
+			a[i] = (struct p4){.w = w, .t = t, .no = i, .gen = gen, .rounds = rounds};
+			CHECK(pthread_create(&th[i], NULL, p4_reader, &a[i]) == 0);
+		}
+		for (int i = 0; i < NREADERS; i++)
+			pthread_join(th[i], NULL);
+		st_commit(w, gen == 3);
+	}
+	w = st_read(s);
+	st_verify_clean(w, STORE_VERIFY_FULL, "after a shared write txn");
+	store_txn_abort(w);
+	CHECK_OK(store_close(s));
+	free(v);
+	printf("part 4: 3 write txns each read by %d threads at once, %u rounds each\n", NREADERS,
+	       rounds);
+}
+
 static int run(void)
 {
 	part1();
 	part2();
+	part4();
 	part3();
 	return 0;
 }
