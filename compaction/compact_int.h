@@ -26,7 +26,7 @@ struct compact {
 	bool pause_req, cancel_req; /* [mu] */
 	struct compact_status st;   /* [mu] */
 	uint64_t settled_free;  /* free bytes the last pass could not reclaim */
-	uint64_t pass_t0;       /* start of the current pass (ns) */
+	uint64_t paused_ns;     /* [mu] time the current pass spent paused */
 };
 
 /* One pass in progress (owned by the scheduler thread). */

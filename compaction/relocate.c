@@ -100,27 +100,6 @@ static size_t collect_group(store_txn *txn, const struct store_extent *top, uint
 	return n;
 }
 
-/* Reserve homes for the group at run, in order; on failure undo. */
-static int begin_group(store_txn *txn, struct moves *m, const uint64_t *ids, size_t n,
-		       uint64_t run)
-{
-	uint64_t at = run;
-	for (size_t i = 0; i < n; i++) {
-		int r = store_blob_move_begin(txn, ids[i], at, &m->mv[m->n]);
-		if (r < 0) {
-			/* drop what this group reserved */
-			while (m->n > 0) {
-				m->n--;
-				store_blob_move_end(txn, &m->mv[m->n], false);
-			}
-			return r;
-		}
-		at += m->mv[m->n].src.npages;
-		m->n++;
-	}
-	return 0;
-}
-
 static bool target_reached(struct compact *c, store_txn *txn, const struct pass *p)
 {
 	if (!p->target)
@@ -205,10 +184,11 @@ int compact_move(struct compact *c, struct pass *p, bool *moved_any)
 			}
 			if (e.kind != STORE_EXT_BLOB || !(p->mode & COMPACT_BLOBS))
 				continue;
-			uint64_t ids[GROUP_MAX], start, pages, run;
+			uint64_t ids[GROUP_MAX], start, pages;
 			size_t n = collect_group(txn, &e, ids, &start, &pages);
-			if (n > 1 && store_find_free(txn, pages, start, &run) == 0 &&
-			    begin_group(txn, &m, ids, n, run) == 0) {
+			if (n > 1 &&
+			    store_blob_move_begin_run(txn, ids, n, UINT64_MAX, start, m.mv) == 0) {
+				m.n = n;
 				cursor = start;
 				break;
 			}
@@ -261,8 +241,10 @@ int compact_move_blobs(struct compact *c, const uint64_t *ids, size_t n, uint64_
 	}
 	store_txn *txn;
 	int r = compact_step_begin(c, 64u << 10, &txn);
-	if (r == 0 && run == UINT64_MAX) {
-		/* the lowest run that holds them all */
+	if (r < 0)
+		goto out;
+	if (run == UINT64_MAX) {
+		/* the lowest run inside the image that holds them all: never grow */
 		uint64_t total = 0;
 		for (size_t i = 0; i < n && r == 0; i++) {
 			struct store_blob_info b;
@@ -271,26 +253,21 @@ int compact_move_blobs(struct compact *c, const uint64_t *ids, size_t n, uint64_
 		}
 		if (r == 0)
 			r = store_find_free(txn, total ? total : 1, UINT64_MAX, &run);
-		if (r < 0)
-			c->h.step_end(c->h.ctx, 0);
 	}
+	/* the whole run is taken at once, so the blobs end up contiguous */
+	if (r == 0)
+		r = store_blob_move_begin_run(txn, ids, n, run, 0, m.mv);
 	if (r == 0) {
-		/* all targets in one step, so nothing else takes part of the run */
-		uint64_t at = run;
-		for (size_t i = 0; i < n && r == 0; i++) {
-			r = store_blob_move_begin(txn, ids[i], at, &m.mv[m.n]);
-			if (r == 0)
-				at += m.mv[m.n++].src.npages;
-		}
-		if (r == 0)
-			r = store_txn_begin(s, STORE_TXN_READ, &m.pin);
+		m.n = n;
+		r = store_txn_begin(s, STORE_TXN_READ, &m.pin);
 		if (r < 0)
-			while (m.n > 0)
-				store_blob_move_end(txn, &m.mv[--m.n], false);
-		c->h.step_end(c->h.ctx, 0);
+			for (size_t i = 0; i < n; i++)
+				store_blob_move_end(txn, &m.mv[i], false);
 	}
+	c->h.step_end(c->h.ctx, 0);
 	if (r == 0)
 		r = finish_moves(c, &m, bytes);
+out:
 	free(m.mv);
 	free(m.err);
 	return r;

@@ -63,11 +63,16 @@ int compact_gate(struct compact *c)
 {
 	int r = 0;
 	pthread_mutex_lock(&c->mu);
+	uint64_t t0 = 0;
 	while (c->pause_req && !c->cancel_req && !c->stop) {
+		if (!t0)
+			t0 = compact_now_ns();
 		c->st.state = COMPACT_PAUSED;
 		pthread_cond_broadcast(&c->cv);
 		pthread_cond_wait(&c->cv, &c->mu);
 	}
+	if (t0)
+		c->paused_ns += compact_now_ns() - t0; /* not counted against the rate */
 	if (c->cancel_req || c->stop) {
 		c->st.state = COMPACT_CANCELLING;
 		r = -ECANCELED;
@@ -78,22 +83,24 @@ int compact_gate(struct compact *c)
 	return r;
 }
 
-/* Sleep up to ns, waking early on pause, cancel or stop. */
+/* Sleep ns, waking early only for pause, cancel or stop (other wake-ups,
+ * such as a refused request, do not shorten it). */
 static void nap(struct compact *c, uint64_t ns)
 {
 	struct timespec ts;
 	deadline_in(&ts, ns);
 	pthread_mutex_lock(&c->mu);
-	if (!c->stop && !c->cancel_req && !c->pause_req)
-		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	while (!c->stop && !c->cancel_req && !c->pause_req)
+		if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT)
+			break;
 	pthread_mutex_unlock(&c->mu);
 }
 
 void compact_progress(struct compact *c, struct pass *p, uint64_t bytes)
 {
 	p->moved += bytes;
-	uint64_t now = compact_now_ns(), el = now - p->t0;
 	pthread_mutex_lock(&c->mu);
+	uint64_t now = compact_now_ns(), el = now - p->t0 - c->paused_ns;
 	c->st.bytes_moved = p->moved;
 	c->st.elapsed_ms = el / 1000000;
 	if (c->st.bytes_to_move) {
@@ -151,7 +158,8 @@ static int do_clear(store_txn *txn, void *arg)
 }
 
 struct shrink_arg {
-	uint64_t reclaimed, pending, size;
+	uint64_t reclaimed, size;
+	bool blocked; /* pending pages past the last used one kept the file long */
 	uint64_t punch_min, punched; /* punch_min 0: no punching */
 };
 /* Truncate the free tail, then punch what is free inside: in one step, so
@@ -166,9 +174,11 @@ static int do_shrink(store_txn *txn, void *arg)
 			a->punched += p;
 	}
 	struct store_stats st;
+	uint64_t top;
 	if (r == 0 && store_stats(txn, &st) == 0) {
-		a->pending = st.pending_bytes;
 		a->size = st.file_size;
+		if (store_highest_used(txn, &top) == 0)
+			a->blocked = st.file_size > (top + 1) * st.page_size;
 	}
 	return r;
 }
@@ -217,9 +227,10 @@ static int shrink_phase(struct compact *c, uint64_t punch_min, uint64_t *reclaim
 			return r;
 		*reclaimed += a.reclaimed;
 		*punched += a.punched;
-		if (a.pending == 0)
-			return 0;
-		/* freed pages wait for an old snapshot (or the commit just made) */
+		if (!a.blocked)
+			return 0; /* the file ends at its last used page */
+		/* freed pages at the end wait for an old snapshot (or the commit
+		 * just made); pages pending elsewhere do not matter here */
 		if (compact_gate(c) < 0)
 			return 0;
 		nap(c, (uint64_t)SHRINK_WAIT_MS * 1000000ull);
@@ -238,6 +249,9 @@ static int run_pass(struct compact *c, enum compact_mode mode, uint64_t rate, ui
 {
 	struct pass p = {.mode = mode, .rate = rate, .target = target, .t0 = compact_now_ns()};
 	p.page_size = store_page_size(c->h.s);
+	pthread_mutex_lock(&c->mu);
+	c->paused_ns = 0;
+	pthread_mutex_unlock(&c->mu);
 	uint64_t size0 = image_size(c), dropped = 0, to_move = 0;
 	pthread_mutex_lock(&c->mu);
 	c->st.pass++;
@@ -506,7 +520,12 @@ void compact_wait_idle(struct compact *c)
 int compact_trim(struct compact *c, uint64_t min_bytes, uint64_t *punched)
 {
 	struct punch_arg a = {.min = min_bytes > c->cfg.punch_min ? min_bytes : c->cfg.punch_min};
-	int r = in_step(c, do_punch, &a);
+	*punched = 0;
+	/* what recent deletes freed can be punched once it is durable */
+	int r = c->h.sync(c->h.ctx);
+	if (r < 0)
+		return r;
+	r = in_step(c, do_punch, &a);
 	*punched = a.punched;
 	if (r < 0)
 		return r;

@@ -78,7 +78,9 @@ static int tx_begin(struct sfs *sfs, unsigned nrows, uint64_t bytes, bool grow)
 				return -EIO;
 			}
 			sfs->op_changes = 0;
-			r = store_txn_reserve(sfs->txn, need);
+			/* deletes may use the store's reserve for them */
+			r = grow ? store_txn_reserve(sfs->txn, need)
+				 : store_txn_reserve_free(sfs->txn, need);
 			if (r == 0)
 				return 0;
 			pthread_rwlock_unlock(&sfs->tree);

@@ -404,13 +404,68 @@ void alloc_release(store *s)
 	}
 }
 
+static int cmp_ext(const void *x, const void *y)
+{
+	uint64_t a = ((const struct extent *)x)->pgno, b = ((const struct extent *)y)->pgno;
+	return a < b ? -1 : a > b;
+}
+
+/* Publish what is pending for readers' statistics and space maps. */
 void alloc_publish(store *s)
 {
-	atomic_store(&s->pub_pending_pages, s->alloc.pending_pages);
-	atomic_store(&s->pub_pending_blob_pages, s->alloc.pending_blob_pages);
+	struct alloc *a = &s->alloc;
+	struct extent *v = malloc((a->npend + 1) * sizeof(*v));
+	size_t n = 0;
+	uint64_t pages = 0, blob_pages = 0;
+	for (size_t i = 0; i < a->npend; i++) {
+		/* committed frees only: the open txn's are its own business */
+		pages += a->pend[i].n;
+		if (a->pend[i].blob)
+			blob_pages += a->pend[i].n;
+		if (v)
+			v[n++] = (struct extent){a->pend[i].pgno, a->pend[i].n};
+	}
+	if (v)
+		qsort(v, n, sizeof(*v), cmp_ext);
+	pthread_mutex_lock(&s->pub_lock);
+	free(s->pub_pend);
+	s->pub_pend = v;
+	s->npub_pend = n;
+	atomic_store(&s->pub_pending_pages, pages);
+	atomic_store(&s->pub_pending_blob_pages, blob_pages);
+	pthread_mutex_unlock(&s->pub_lock);
+}
+
+bool alloc_pub_pending(store *s, uint64_t pgno)
+{
+	bool hit = false;
+	pthread_mutex_lock(&s->pub_lock);
+	size_t lo = 0, hi = s->npub_pend;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (s->pub_pend[mid].pgno + s->pub_pend[mid].n <= pgno)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	hit = lo < s->npub_pend && s->pub_pend[lo].pgno <= pgno;
+	pthread_mutex_unlock(&s->pub_lock);
+	return hit;
 }
 
 /* ---- copying allocator pages on first change ----------------------------- */
+
+/* Fence [p, p+n) off (or lift the fence): the allocator skips pending pages,
+ * so copies of bitmap pages made meanwhile cannot land in the run. */
+static int fence(struct alloc *a, uint64_t p, uint64_t n, bool on)
+{
+	for (uint64_t q = p; q < p + n; q++) {
+		int r = pend_mark(a, q, on);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
 
 static int alloc_page_inner(store_txn *txn, uint64_t *pgno);
 
@@ -783,7 +838,10 @@ int alloc_run(store_txn *txn, uint64_t n, uint64_t below, uint64_t *pgno)
 		}
 		if (r < 0)
 			return r;
-		r = touch_range(txn, p, n);
+		r = fence(a, p, n, true);
+		if (r == 0)
+			r = touch_range(txn, p, n);
+		fence(a, p, n, false);
 		if (r < 0)
 			return r;
 		if (!range_free(txn, p, n))
@@ -800,11 +858,15 @@ int alloc_run(store_txn *txn, uint64_t n, uint64_t below, uint64_t *pgno)
 
 int alloc_at(store_txn *txn, uint64_t pgno, uint64_t n)
 {
+	struct alloc *a = &txn->s->alloc;
 	if (n == 0)
 		return -EINVAL;
 	if (!range_free(txn, pgno, n))
 		return -EBUSY;
-	int r = touch_range(txn, pgno, n);
+	int r = fence(a, pgno, n, true);
+	if (r == 0)
+		r = touch_range(txn, pgno, n);
+	fence(a, pgno, n, false);
 	if (r < 0)
 		return r;
 	if (!range_free(txn, pgno, n))
@@ -931,6 +993,8 @@ static int punched_refill(store_txn *txn, uint64_t p, uint64_t n)
 	return 0;
 }
 
+static int reserve_pages(store_txn *txn, uint64_t npages, bool freeing);
+
 /*
  * The page just past the n-th free, non-pending page at or after `from`
  * (the file's end if there are fewer): a word at a time.
@@ -981,9 +1045,31 @@ static int nth_free(store_txn *txn, uint64_t from, uint64_t n, uint64_t *end)
 
 int alloc_reserve(store_txn *txn, uint64_t npages)
 {
+	return reserve_pages(txn, npages, false);
+}
+
+int alloc_reserve_free(store_txn *txn, uint64_t npages)
+{
+	return reserve_pages(txn, npages, true);
+}
+
+/*
+ * Pages only operations that free space may use: deletes copy their path
+ * too, so an image filled to its limit by puts could not be emptied.
+ */
+static uint64_t free_reserve(const store *s)
+{
+	uint64_t p = (512u << 10) >> s->page_shift;
+	return p < 32 ? 32 : p;
+}
+
+static int reserve_pages(store_txn *txn, uint64_t npages, bool freeing)
+{
 	store *s = txn->s;
 	struct alloc *a = &s->alloc;
 	uint64_t need = npages + 8 + 2 * (npages / a->bpb + 1);
+	if (!freeing)
+		need += free_reserve(s);
 	uint64_t avail = a->file_pages - a->used_pages - a->pending_pages;
 	if (avail < need) {
 		alloc_release(s);

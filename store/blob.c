@@ -66,6 +66,11 @@ static void row_encode(const struct store_blob_info *b, uint8_t *v)
 	put32(v + 44, b->refs);
 }
 
+bool blob_is_reservation(const struct store_blob_info *b)
+{
+	return b->flags & BF_RESERVED;
+}
+
 int blob_decode_row(const uint8_t *v, size_t vlen, uint64_t id, struct store_blob_info *b)
 {
 	if (vlen != BLOB_ROW)
@@ -219,6 +224,24 @@ static uint64_t pages_for(const store *s, uint64_t bytes)
 }
 
 /* Index a blob whose bytes are already written at pgno. */
+/* Index a blob whose bytes are in place: as b->id with b->refs (a copy), or
+ * under a new id with one reference. */
+int blob_index_as(store_txn *txn, struct store_blob_info *b)
+{
+	struct meta *m = txn->meta;
+	int r = row_put(txn, b);
+	if (r == 0 && b->npages)
+		r = loc_put(txn, b->pgno, b->id, b->npages);
+	if (r < 0)
+		return r;
+	if (b->id >= m->next_blob_id)
+		m->next_blob_id = b->id + 1;
+	m->blob_count++;
+	m->blob_logical += b->length;
+	m->blob_stored += b->npages << txn->s->page_shift;
+	return 0;
+}
+
 static int blob_index(store_txn *txn, struct store_blob_info *b, uint64_t *id)
 {
 	struct meta *m = txn->meta;
@@ -531,7 +554,7 @@ int store_blob_delete(store_txn *txn, uint64_t id)
 	r = store_blob_stat(txn, id, &b);
 	if (r < 0)
 		return r;
-	r = alloc_reserve(txn, 32);
+	r = alloc_reserve_free(txn, 32);
 	if (r < 0)
 		return r;
 	txn_touch(txn);
@@ -807,42 +830,74 @@ int blob_locate_page(store_txn *txn, uint64_t pgno, struct store_blob_info *out)
 	return row_get(txn, id, out);
 }
 
-int store_blob_move_begin(store_txn *txn, uint64_t id, uint64_t target, struct store_blob_move *mv)
+/* Reservation rows for moves whose target runs are already marked used. */
+static int reserve_rows(store_txn *txn, struct store_blob_move *mv, size_t n)
+{
+	struct meta *m = txn->meta;
+	for (size_t i = 0; i < n; i++) {
+		struct store_blob_info res = {.pgno = mv[i].to,
+					      .npages = mv[i].src.npages,
+					      .flags = BF_RESERVED,
+					      .refs = 1};
+		res.id = m->next_blob_id++;
+		int r = row_put(txn, &res);
+		if (r == 0)
+			r = loc_put(txn, mv[i].to, res.id, res.npages);
+		if (r < 0) {
+			txn->failed = true;
+			return r;
+		}
+		m->reservations++;
+		mv[i].reservation = res.id;
+	}
+	return 0;
+}
+
+int store_blob_move_begin_run(store_txn *txn, const uint64_t *ids, size_t n, uint64_t target,
+			      uint64_t below, struct store_blob_move *mv)
 {
 	int r = txn_check_write(txn);
 	if (r < 0)
 		return r;
-	memset(mv, 0, sizeof(*mv));
-	r = store_blob_stat(txn, id, &mv->src);
+	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		memset(&mv[i], 0, sizeof(mv[i]));
+		r = store_blob_stat(txn, ids[i], &mv[i].src);
+		if (r < 0)
+			return r;
+		if (!mv[i].src.npages)
+			return -ENOENT; /* an empty blob occupies nothing */
+		total += mv[i].src.npages;
+	}
+	if (!n)
+		return 0;
+	r = alloc_reserve_free(txn, 24 * n + 8); /* a move frees as much as it takes */
 	if (r < 0)
 		return r;
-	if (!mv->src.npages)
-		return -ENOENT; /* an empty blob occupies nothing */
-	r = alloc_reserve(txn, 32);
-	if (r < 0)
-		return r;
-	uint64_t n = mv->src.npages;
-	if (target == UINT64_MAX)
-		r = alloc_run(txn, n, mv->src.pgno, &mv->to);
-	else
-		r = alloc_at(txn, mv->to = target, n);
+	if (target == UINT64_MAX) {
+		r = alloc_run(txn, total, below, &target);
+	} else {
+		r = alloc_at(txn, target, total);
+	}
 	if (r < 0)
 		return r; /* nothing changed */
 	txn_touch(txn);
-	struct store_blob_info res = {.pgno = mv->to, .npages = n, .flags = BF_RESERVED};
-	struct meta *m = txn->meta;
-	res.id = m->next_blob_id++;
-	res.refs = 1;
-	r = row_put(txn, &res);
-	if (r == 0)
-		r = loc_put(txn, mv->to, res.id, n);
-	if (r < 0) {
-		txn->failed = true;
-		return r;
+	uint64_t at = target;
+	for (size_t i = 0; i < n; i++) {
+		mv[i].to = at;
+		at += mv[i].src.npages;
 	}
-	m->reservations++;
-	mv->reservation = res.id;
-	return 0;
+	return reserve_rows(txn, mv, n);
+}
+
+int store_blob_move_begin(store_txn *txn, uint64_t id, uint64_t target, struct store_blob_move *mv)
+{
+	struct store_blob_info b;
+	int r = store_blob_stat(txn, id, &b);
+	if (r < 0)
+		return r;
+	/* the lowest run below the blob itself */
+	return store_blob_move_begin_run(txn, &id, 1, target, b.pgno, mv);
 }
 
 /* Check a blob's stored bytes held in memory against its row. */
@@ -931,7 +986,7 @@ int store_blob_move_end(store_txn *txn, const struct store_blob_move *mv, bool a
 		return r;
 	if (!(res.flags & BF_RESERVED) || res.pgno != mv->to)
 		return -EINVAL;
-	r = alloc_reserve(txn, 32);
+	r = alloc_reserve_free(txn, 32);
 	if (r < 0)
 		return r;
 	txn_touch(txn);

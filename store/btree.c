@@ -603,6 +603,27 @@ static int free_overflow(store_txn *txn, struct tstate *t, const uint8_t *cell)
 	return store_blob_delete(txn, get64(v));
 }
 
+static int put_cell(store_txn *txn, struct tstate *t, const void *key, size_t klen,
+		    const uint8_t *cell, size_t clen, uint64_t ovf_len);
+
+int bt_put_overflow_ref(store_txn *txn, struct tstate *t, const void *key, size_t klen,
+			uint64_t id, uint64_t vlen)
+{
+	if (klen > STORE_MAX_KEY)
+		return -EINVAL;
+	int r = alloc_reserve(txn, 2ull * t->r.depth + 4);
+	if (r < 0)
+		return r;
+	uint8_t cell[LEAF_CELL_HDR + STORE_MAX_KEY + OVERFLOW_REF];
+	put16(cell, (uint16_t)klen);
+	memcpy(cell + LEAF_CELL_HDR, key, klen);
+	put16(cell + 2, VINFO_OVERFLOW);
+	put64(cell + LEAF_CELL_HDR + klen, id);
+	put64(cell + LEAF_CELL_HDR + klen + 8, vlen);
+	txn_touch(txn);
+	return put_cell(txn, t, key, klen, cell, LEAF_CELL_HDR + klen + OVERFLOW_REF, vlen);
+}
+
 int bt_put(store_txn *txn, struct tstate *t, const void *key, size_t klen, const void *val,
 	   size_t vlen, unsigned flags)
 {
@@ -643,6 +664,15 @@ int bt_put(store_txn *txn, struct tstate *t, const void *key, size_t klen, const
 			memcpy(cell + LEAF_CELL_HDR + klen, val, vlen);
 		clen = LEAF_CELL_HDR + klen + vlen;
 	}
+	return put_cell(txn, t, key, klen, cell, clen, ovf ? vlen : 0);
+}
+
+/* Insert or replace with a ready leaf cell (ovf_len: its blob's length). */
+static int put_cell(store_txn *txn, struct tstate *t, const void *key, size_t klen,
+		    const uint8_t *cell, size_t clen, uint64_t ovf_len)
+{
+	store *s = txn->s;
+	int r;
 	if (t->r.depth == 0) {
 		uint64_t pg;
 		uint8_t *b;
@@ -654,8 +684,7 @@ int bt_put(store_txn *txn, struct tstate *t, const void *key, size_t klen, const
 		t->r.depth = 1;
 		t->r.entries = 1;
 		t->dirty = true;
-		if (ovf)
-			t->r.overflow += vlen;
+		t->r.overflow += ovf_len;
 		return 0;
 	}
 	struct pathent path[MAX_DEPTH];
@@ -678,8 +707,7 @@ int bt_put(store_txn *txn, struct tstate *t, const void *key, size_t klen, const
 	} else {
 		t->r.entries++;
 	}
-	if (ovf)
-		t->r.overflow += vlen;
+	t->r.overflow += ovf_len;
 	if (page_insert(s, leaf, idx, cell, clen))
 		return 0;
 	r = split_insert(txn, t, path, 0, idx, cell, clen);
@@ -829,7 +857,7 @@ int bt_del(store_txn *txn, struct tstate *t, const void *key, size_t klen)
 	int r = bt_get(txn, t, key, klen, NULL, 0, NULL);
 	if (r < 0)
 		return r;
-	r = alloc_reserve(txn, 3ull * t->r.depth + 4);
+	r = alloc_reserve_free(txn, 3ull * t->r.depth + 4);
 	if (r < 0)
 		return r;
 	txn_touch(txn);
@@ -1097,7 +1125,7 @@ int bt_relocate(store_txn *txn, struct tstate *t, uint64_t pgno, int level,
 	}
 	if (pg != pgno)
 		return -ENOENT;
-	int r = alloc_reserve(txn, 2ull * t->r.depth + 4);
+	int r = alloc_reserve_free(txn, 2ull * t->r.depth + 4);
 	if (r < 0)
 		return r;
 	txn_touch(txn);

@@ -500,7 +500,7 @@ int store_space_map(store_txn *txn, int (*cb)(void *ctx, const struct store_exte
 				r = alloc_state_of(txn, p, &k, &st, &n);
 				e.kind = k;
 			} else {
-				e.kind = STORE_EXT_FREE;
+				e.kind = alloc_pub_pending(s, p) ? STORE_EXT_PENDING : STORE_EXT_FREE;
 			}
 		}
 		e.pgno = p;

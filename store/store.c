@@ -167,6 +167,8 @@ static void store_free(store *s)
 	pthread_mutex_destroy(&s->meta_lock);
 	pthread_mutex_destroy(&s->sync_lock);
 	pthread_mutex_destroy(&s->names_lock);
+	pthread_mutex_destroy(&s->pub_lock);
+	free(s->pub_pend);
 	free(s->path);
 	free(s);
 }
@@ -401,6 +403,7 @@ int store_open(const char *path, unsigned flags, const struct store_options *opt
 	pthread_mutex_init(&s->meta_lock, NULL);
 	pthread_mutex_init(&s->sync_lock, NULL);
 	pthread_mutex_init(&s->names_lock, NULL);
+	pthread_mutex_init(&s->pub_lock, NULL);
 	if (!s->path) {
 		store_free(s);
 		return -ENOMEM;

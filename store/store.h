@@ -221,6 +221,14 @@ uint64_t store_durable_txnid(store *s);
  */
 int store_txn_reserve(store_txn *txn, uint64_t bytes);
 
+/**
+ * The same, for a group of changes that frees space (deleting a file):
+ * it may use a small reserve (512 KiB) that store_txn_reserve() and every put
+ * leave untouched, so that an image filled to its limit can still be
+ * emptied. store_del() and store_blob_delete() use that reserve themselves.
+ */
+int store_txn_reserve_free(store_txn *txn, uint64_t bytes);
+
 /* ------------------------------------------------------------------------ */
 /* Tables                                                                     */
 /* ------------------------------------------------------------------------ */
@@ -507,6 +515,15 @@ struct store_blob_move {
  *  (-ENOSPC if none); otherwise exactly there (-EBUSY if not free). */
 int store_blob_move_begin(store_txn *txn, uint64_t id, uint64_t target,
 			  struct store_blob_move *mv);
+/**
+ * Step 1 for several blobs laid out one after another, in the order given,
+ * from `target` — or, with target = UINT64_MAX, in the lowest free run
+ * starting below `below` that holds them all (-ENOSPC if none). The whole
+ * run is taken before anything else is allocated, so the blobs end up
+ * contiguous. All or nothing; mv[] gets one move per blob.
+ */
+int store_blob_move_begin_run(store_txn *txn, const uint64_t *ids, size_t n, uint64_t target,
+			      uint64_t below, struct store_blob_move *mv);
 /** Step 2. Errors: -EIO (the source is damaged: nothing is switched). */
 int store_blob_move_copy(store *s, const struct store_blob_move *mv);
 /** Step 3. Errors: -ESTALE (the blob changed; the copy was dropped). */
@@ -577,6 +594,27 @@ int store_verify(store_txn *txn, enum store_verify_level level,
  * @param fixed receives the number of pages whose state changed.
  */
 int store_repair_free_map(store_txn *txn, uint64_t *fixed);
+
+/* ------------------------------------------------------------------------ */
+/* Online backup                                                              */
+/* ------------------------------------------------------------------------ */
+
+enum store_backup_flags {
+	STORE_BACKUP_COMPACT = 1 << 0, /**< only live data: as small as a fresh
+	                                    compaction would make the image */
+};
+
+/**
+ * Write a consistent copy of the state a read txn sees to a new image file
+ * `dest`, while writers go on. The copy is written under a temporary name
+ * beside dest and renamed when complete and durable, so dest is never half
+ * written; on error the temporary file is removed. progress() (if not NULL)
+ * gets bytes done and total now and then.
+ * Errors: -EINVAL (a write txn), -ENOSPC (destination full), errno of the
+ * destination's filesystem.
+ */
+int store_backup(store_txn *snap, const char *dest, unsigned flags,
+		 void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* Header inspection                                                          */

@@ -236,6 +236,9 @@ struct store {
 	uint64_t slot_csum[2];
 	_Atomic int error;          /* error state: write txns refused */
 	_Atomic uint64_t pub_pending_pages, pub_pending_blob_pages; /* for readers' stats */
+	pthread_mutex_t pub_lock;   /* pub_pend */
+	struct extent *pub_pend;    /* pending runs, as of the last commit/release */
+	size_t npub_pend;
 	store_txn *writer;          /* the open write txn */
 
 	struct alloc alloc;         /* writer-owned */
@@ -313,7 +316,10 @@ int alloc_txn_finalize(store_txn *txn);    /* checksums into meta */
 void alloc_txn_committed(store_txn *txn);  /* freed pages become pending */
 void alloc_release(store *s);               /* pending -> free when safe */
 void alloc_publish(store *s);               /* pending figures for readers */
+bool alloc_pub_pending(store *s, uint64_t pgno); /* pending, as published */
 int alloc_reserve(store_txn *txn, uint64_t npages);
+/* The same for an operation that frees space: it may use the reserve. */
+int alloc_reserve_free(store_txn *txn, uint64_t npages);
 int alloc_page(store_txn *txn, uint64_t *pgno);
 int alloc_run(store_txn *txn, uint64_t n, uint64_t below, uint64_t *pgno);
 int alloc_at(store_txn *txn, uint64_t pgno, uint64_t n);
@@ -345,6 +351,9 @@ int bt_put(store_txn *txn, struct tstate *t, const void *key, size_t klen, const
 int bt_del(store_txn *txn, struct tstate *t, const void *key, size_t klen);
 int bt_finalize(store_txn *txn, struct tstate *t);
 int bt_free_all(store_txn *txn, struct tstate *t);
+/* Insert a row whose value already lives in blob `id` (copies). */
+int bt_put_overflow_ref(store_txn *txn, struct tstate *t, const void *key, size_t klen,
+			uint64_t id, uint64_t vlen);
 int bt_relocate(store_txn *txn, struct tstate *t, uint64_t pgno, int level,
 		const uint8_t *first_key, size_t first_klen, uint64_t *newpgno);
 size_t bt_inline_max(const store *s, size_t klen);
@@ -388,6 +397,8 @@ int blob_move(store_txn *txn, uint64_t id, uint64_t target, uint64_t *newpgno);
 int blob_check(store *s, const struct store_blob_info *b, void (*problem)(void *, const char *),
 	       void *ctx);
 int blob_decode_row(const uint8_t *v, size_t vlen, uint64_t id, struct store_blob_info *b);
+bool blob_is_reservation(const struct store_blob_info *b);
+int blob_index_as(store_txn *txn, struct store_blob_info *b);
 
 /* ---- txn.c --------------------------------------------------------------- */
 

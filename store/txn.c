@@ -373,3 +373,12 @@ int store_txn_reserve(store_txn *txn, uint64_t bytes)
 	uint64_t pages = (bytes + txn->s->page_size - 1) >> txn->s->page_shift;
 	return alloc_reserve(txn, pages);
 }
+
+int store_txn_reserve_free(store_txn *txn, uint64_t bytes)
+{
+	int r = txn_check_write(txn);
+	if (r < 0)
+		return r;
+	uint64_t pages = (bytes + txn->s->page_size - 1) >> txn->s->page_shift;
+	return alloc_reserve_free(txn, pages);
+}
