@@ -218,6 +218,8 @@ void sfs_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		SLATEFS_IOC_COMPACT_CANCEL,
 		SLATEFS_IOC_DEFRAG,
 		SLATEFS_IOC_SYNC,
+		SLATEFS_IOC_BACKUP,
+		SLATEFS_IOC_BACKUP_STATUS,
 	};
 	unsigned nr = _IOC_NR(cmd);
 	if (nr == 0 || nr >= sizeof(ours) / sizeof(ours[0])) {
@@ -237,8 +239,24 @@ void sfs_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		do_status(req, sfs);
 		return;
 	}
+	if (cmd == SLATEFS_IOC_BACKUP_STATUS) {
+		struct slatefs_backup_status bs;
+		sfs_backup_status(&bs);
+		reply_value(req, &bs, sizeof(bs));
+		return;
+	}
 	if (!may_change(req)) {
 		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (cmd == SLATEFS_IOC_BACKUP) {
+		struct slatefs_backup_args a;
+		memcpy(&a, in_buf, sizeof(a));
+		int r = sfs_backup_start(sfs, &a);
+		if (r < 0)
+			fuse_reply_err(req, -r);
+		else
+			fuse_reply_ioctl(req, 0, NULL, 0);
 		return;
 	}
 	if (cmd == SLATEFS_IOC_SYNC) {

@@ -150,6 +150,7 @@ int sfs_unmount(struct sfs *sfs)
 
 	if (!sfs->s)
 		return 0;
+	sfs_backup_stop();
 	sfs_compaction_stop(sfs);
 	sfs_batch_stop(sfs);
 	if (sfs->mounted && !sfs->opt.ro && !sfs->broken) {

@@ -117,6 +117,32 @@ struct slatefs_defrag_args {
 	uint64_t reserved[3];
 };
 
+/** Write a consistent copy of the mounted image to a new file (BACKUP). */
+enum { SLATEFS_BACKUP_COMPACT = 1 }; /**< only live data: as small as a compaction */
+struct slatefs_backup_args {
+	uint32_t flags;          /**< SLATEFS_BACKUP_* */
+	uint32_t reserved0;
+	uint64_t reserved[3];
+	char dest[4064];         /**< absolute path of the new file, NUL-terminated;
+	                              written as NAME.partial-PID, renamed when done */
+};
+
+enum slatefs_backup_state { SLATEFS_BACKUP_IDLE = 0, SLATEFS_BACKUP_RUNNING = 1 };
+
+/** Progress of the current or last backup (BACKUP_STATUS). */
+struct slatefs_backup_status {
+	uint32_t version;
+	uint32_t state;          /**< enum slatefs_backup_state */
+	int32_t last_error;      /**< errno of the last backup, 0 if it succeeded */
+	uint32_t flags;          /**< of the current or last backup */
+	uint64_t done;           /**< bytes copied */
+	uint64_t total;          /**< bytes to copy (estimate) */
+	uint64_t elapsed_ms;
+	uint64_t txnid;          /**< the commit the copy holds */
+	uint64_t backups;        /**< completed since mount */
+	uint64_t reserved[9];
+};
+
 #define SLATEFS_IOC_GET_STATS _IOR(SLATEFS_IOC_MAGIC, 1, struct slatefs_stats)
 #define SLATEFS_IOC_COMPACT _IOW(SLATEFS_IOC_MAGIC, 2, struct slatefs_compact_args)
 #define SLATEFS_IOC_COMPACT_STATUS _IOR(SLATEFS_IOC_MAGIC, 3, struct slatefs_compact_status)
@@ -125,5 +151,7 @@ struct slatefs_defrag_args {
 #define SLATEFS_IOC_COMPACT_CANCEL _IO(SLATEFS_IOC_MAGIC, 6)
 #define SLATEFS_IOC_DEFRAG _IOWR(SLATEFS_IOC_MAGIC, 7, struct slatefs_defrag_args)
 #define SLATEFS_IOC_SYNC _IO(SLATEFS_IOC_MAGIC, 8) /**< commit now, durably */
+#define SLATEFS_IOC_BACKUP _IOW(SLATEFS_IOC_MAGIC, 9, struct slatefs_backup_args)
+#define SLATEFS_IOC_BACKUP_STATUS _IOR(SLATEFS_IOC_MAGIC, 10, struct slatefs_backup_status)
 
 #endif /* SLATEFS_IOCTL_H */

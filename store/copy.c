@@ -26,19 +26,22 @@
 
 struct bk {
 	store_txn *snap;
-	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	int (*progress)(void *ctx, uint64_t done, uint64_t total);
 	void *ctx;
 	uint64_t done, total;
 	uint64_t last_report;
 };
 
-static void bk_tick(struct bk *b, uint64_t n)
+/* Count progress; the caller's callback may stop the copy (-ECANCELED). */
+static int bk_tick(struct bk *b, uint64_t n)
 {
 	b->done += n;
 	if (b->progress && (b->done - b->last_report >= (4u << 20) || b->done >= b->total)) {
 		b->last_report = b->done;
-		b->progress(b->ctx, b->done, b->total);
+		if (b->progress(b->ctx, b->done, b->total))
+			return -ECANCELED;
 	}
+	return 0;
 }
 
 static int write_all(int fd, const void *buf, size_t len, uint64_t off)
@@ -73,7 +76,8 @@ static int copy_range(store *s, int fd, uint64_t off, uint64_t len, struct bk *b
 			r = write_all(fd, buf, n, off);
 		off += n;
 		len -= n;
-		bk_tick(b, n);
+		if (r == 0)
+			r = bk_tick(b, n);
 	}
 	free(buf);
 	return r;
@@ -114,13 +118,12 @@ static int physical(struct bk *b, int fd)
 			run = 0;
 		}
 	}
+	/* both slots hold the state: the copy has no older commit */
 	uint8_t slot[SLOT_SIZE];
 	slot_encode(s, m, slot);
 	int r = write_all(fd, slot, SLOT_SIZE, SLOT_OFF(0));
-	if (r == 0) {
-		memset(slot, 0, SLOT_SIZE);
+	if (r == 0)
 		r = write_all(fd, slot, SLOT_SIZE, SLOT_OFF(1));
-	}
 	return r;
 }
 
@@ -195,9 +198,10 @@ static int cc_blobs(struct cctx *c)
 			txn_touch(c->w);
 			r = blob_index_as(c->w, &nb);
 		}
+		if (r == 0)
+			r = bk_tick(c->b, bi.stored);
 		if (r < 0)
 			break;
-		bk_tick(c->b, bi.stored);
 		c->since += bi.stored;
 		r = cc_flush(c, false);
 		if (r == 0)
@@ -233,7 +237,9 @@ static int cc_page(void *ctx, uint64_t pgno, const uint8_t *p, int level)
 		if (r < 0)
 			return r;
 		c->since += kl + (ovf ? 16 : vl) + 8;
-		bk_tick(c->b, kl + (ovf ? 16 : vl));
+		r = bk_tick(c->b, kl + (ovf ? 16 : vl));
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
@@ -306,8 +312,18 @@ static int compact_copy(struct bk *b, const char *tmp)
 	if (r == 0)
 		r = cc_tables(&c);
 	if (r == 0) {
+		/* what is left of the last growth step goes: as small as can be */
 		r = store_txn_commit(c.w, STORE_COMMIT_DURABLE, NULL);
 		c.w = NULL;
+		uint64_t cut;
+		if (r == 0)
+			r = store_txn_begin(c.d, STORE_TXN_WRITE, &c.w);
+		if (r == 0)
+			r = store_shrink(c.w, &cut);
+		if (r == 0) {
+			r = store_txn_commit(c.w, STORE_COMMIT_DURABLE, NULL);
+			c.w = NULL;
+		}
 	}
 	if (c.w)
 		store_txn_abort(c.w);
@@ -316,7 +332,7 @@ static int compact_copy(struct bk *b, const char *tmp)
 }
 
 int store_backup(store_txn *snap, const char *dest, unsigned flags,
-		 void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx)
+		 int (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx)
 {
 	if (snap->write)
 		return -EINVAL; /* a snapshot: a read txn */
@@ -358,7 +374,8 @@ int store_backup(store_txn *snap, const char *dest, unsigned flags,
 			progress(ctx, b.total, b.total);
 	} else {
 		unlink(tmp);
-		store_logf(s, STORE_LOG_ERR, "backup to %s failed: %s", dest, strerror(-r));
+		if (r != -ECANCELED)
+			store_logf(s, STORE_LOG_ERR, "backup to %s failed: %s", dest, strerror(-r));
 	}
 	free(tmp);
 	free(dir);

@@ -609,12 +609,13 @@ enum store_backup_flags {
  * `dest`, while writers go on. The copy is written under a temporary name
  * beside dest and renamed when complete and durable, so dest is never half
  * written; on error the temporary file is removed. progress() (if not NULL)
- * gets bytes done and total now and then.
- * Errors: -EINVAL (a write txn), -ENOSPC (destination full), errno of the
- * destination's filesystem.
+ * gets bytes done and total now and then; returning non-zero stops the copy
+ * (-ECANCELED).
+ * Errors: -EINVAL (a write txn), -ENOSPC (destination full), -ECANCELED,
+ * errno of the destination's filesystem.
  */
 int store_backup(store_txn *snap, const char *dest, unsigned flags,
-		 void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx);
+		 int (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* Header inspection                                                          */

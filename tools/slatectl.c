@@ -10,6 +10,7 @@
  *   slatectl [--json] status  [--watch] [PATH]
  *   slatectl pause|resume|cancel|sync [PATH]
  *   slatectl [--json] defrag FILE...
+ *   slatectl [--json] backup [--compact] [--force] MOUNTPOINT DEST
  * PATH is the mountpoint or any file on the mount (default: .).
  */
 #include <errno.h>
@@ -21,7 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libgen.h>
+#include <limits.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +49,8 @@ static void usage(FILE *f)
 		"                        control the running pass\n"
 		"  defrag FILE...        lay each file's data out in order\n"
 		"  sync                  commit everything, durably\n"
+		"  backup [--compact] [--force] MOUNTPOINT DEST\n"
+		"                        write a consistent copy of the mounted image to DEST\n"
 		"PATH: the mountpoint or any file on it (default: the current directory)\n");
 }
 
@@ -417,6 +423,9 @@ static int cmd_simple(const char *name, unsigned long cmd, int argc, char **argv
 	int fd = open_mount(path);
 	if (fd < 0)
 		return 1;
+	/* sync: the kernel's cached writes first, then the daemon's commit */
+	if (cmd == SLATEFS_IOC_SYNC && syncfs(fd) < 0)
+		fprintf(stderr, "slatectl: %s: syncfs: %s\n", path, strerror(errno));
 	int r = ctl(fd, path, cmd, NULL);
 	int e = errno;
 	close(fd);
@@ -469,6 +478,121 @@ static int cmd_defrag(int argc, char **argv)
 	return rc;
 }
 
+static void backup_bar(const struct slatefs_backup_status *b)
+{
+	char x[32], y[32];
+	unsigned pct = b->total ? (unsigned)(b->done * 100 / b->total) : 0;
+	if (pct > 100)
+		pct = 100;
+	int width = 30, fill = (int)(pct * (unsigned)width / 100);
+	fprintf(stderr, "\r[%.*s%*s] %3u%% %s of %s   ", fill, "##############################",
+		width - fill, "", pct, human(b->done, x, sizeof x), human(b->total, y, sizeof y));
+	fflush(stderr);
+}
+
+static int cmd_backup(int argc, char **argv)
+{
+	bool compact = false, force = false;
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--compact") == 0)
+			compact = true;
+		else if (strcmp(argv[i], "--force") == 0)
+			force = true;
+		else {
+			fprintf(stderr, "slatectl: backup: unknown option %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (argc - i != 2) {
+		fprintf(stderr, "usage: slatectl backup [--compact] [--force] MOUNTPOINT DEST\n");
+		return 2;
+	}
+	const char *mnt = argv[i], *dest = argv[i + 1];
+	struct slatefs_backup_args a;
+	memset(&a, 0, sizeof(a));
+	a.flags = compact ? SLATEFS_BACKUP_COMPACT : 0;
+	/* the daemon writes the file: give it an absolute path */
+	char d1[PATH_MAX], d2[PATH_MAX], dir[PATH_MAX];
+	snprintf(d1, sizeof d1, "%s", dest);
+	snprintf(d2, sizeof d2, "%s", dest);
+	if (!realpath(dirname(d1), dir)) {
+		fprintf(stderr, "slatectl: %s: %s\n", dest, strerror(errno));
+		return 1;
+	}
+	const char *base = basename(d2);
+	if ((size_t)snprintf(a.dest, sizeof a.dest, "%s/%s", dir, base) >= sizeof a.dest) {
+		fprintf(stderr, "slatectl: %s: path too long\n", dest);
+		return 1;
+	}
+	struct stat st;
+	if (!force && stat(a.dest, &st) == 0) {
+		fprintf(stderr, "slatectl: %s exists (--force replaces it)\n", dest);
+		return 1;
+	}
+	int fd = open_mount(mnt);
+	if (fd < 0)
+		return 1;
+	struct slatefs_backup_status b0, b;
+	memset(&b0, 0, sizeof b0);
+	if (ctl(fd, mnt, SLATEFS_IOC_BACKUP_STATUS, &b0) < 0) {
+		close(fd);
+		return 1;
+	}
+	if (syncfs(fd) < 0) /* what the kernel caches goes into the copy too */
+		fprintf(stderr, "slatectl: %s: syncfs: %s\n", mnt, strerror(errno));
+	if (ctl(fd, mnt, SLATEFS_IOC_BACKUP, &a) < 0) {
+		if (errno == EBUSY)
+			fprintf(stderr, "slatectl: a backup is already running on %s\n", mnt);
+		close(fd);
+		return 1;
+	}
+	bool bar = isatty(2) && !json;
+	for (;;) {
+		memset(&b, 0, sizeof b);
+		if (ctl(fd, mnt, SLATEFS_IOC_BACKUP_STATUS, &b) < 0) {
+			close(fd);
+			return 1;
+		}
+		if (bar)
+			backup_bar(&b);
+		if (b.state == SLATEFS_BACKUP_IDLE)
+			break;
+		struct timespec ts = {0, 200 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	close(fd);
+	if (bar)
+		fputc('\n', stderr);
+	if (b.backups == b0.backups) {
+		int e = b.last_error ? b.last_error : EIO;
+		if (e == ENOSPC || e == EDQUOT)
+			fprintf(stderr, "slatectl: backup failed: the destination is full (%s); no "
+					"file was left at %s\n",
+				strerror(e), dest);
+		else
+			fprintf(stderr, "slatectl: backup to %s failed: %s\n", dest, strerror(e));
+		return 1;
+	}
+	struct stat out;
+	uint64_t size = 0, disk = 0;
+	if (stat(a.dest, &out) == 0) {
+		size = (uint64_t)out.st_size;
+		disk = (uint64_t)out.st_blocks * 512;
+	}
+	if (json) {
+		printf("{\"dest\":\"%s\",\"compact\":%s,\"txnid\":%" PRIu64 ",\"size\":%" PRIu64
+		       ",\"disk_bytes\":%" PRIu64 ",\"bytes_copied\":%" PRIu64 ",\"ms\":%" PRIu64 "}\n",
+		       a.dest, compact ? "true" : "false", b.txnid, size, disk, b.done, b.elapsed_ms);
+	} else {
+		char x[32], y[32];
+		printf("backup of commit %" PRIu64 " written to %s: %s (%s on disk) in %.1f s\n",
+		       b.txnid, a.dest, human(size, x, sizeof x), human(disk, y, sizeof y),
+		       (double)b.elapsed_ms / 1000);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int i = 1;
@@ -511,6 +635,8 @@ int main(int argc, char **argv)
 		return cmd_simple("synced", SLATEFS_IOC_SYNC, sub_argc, sub_argv);
 	if (strcmp(cmd, "defrag") == 0)
 		return cmd_defrag(sub_argc, sub_argv);
+	if (strcmp(cmd, "backup") == 0)
+		return cmd_backup(sub_argc, sub_argv);
 	fprintf(stderr, "slatectl: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;
