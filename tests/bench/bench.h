@@ -105,6 +105,13 @@ void bench_path(const struct bench_cfg *cfg, const char *name, char *out, size_t
  */
 void bench_evict(const char *path);
 
+/**
+ * Let the disk settle before an engine starts: sync(), then wait (at most
+ * 30 s) until the kernel's dirty and writeback pages are below 32 MiB, so
+ * that no engine pays for the previous one's writeback.
+ */
+void bench_settle(void);
+
 /** Disk space a file occupies in MiB (st_blocks), 0 if it does not exist. */
 double bench_disk_mib(const char *path);
 

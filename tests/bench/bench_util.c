@@ -116,6 +116,34 @@ void bench_evict(const char *path)
 	close(fd);
 }
 
+/* Dirty + Writeback from /proc/meminfo, in KiB (0 if unreadable). */
+static unsigned long long dirty_kib(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	unsigned long long sum = 0, v;
+	char line[128];
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Dirty: %llu kB", &v) == 1 || sscanf(line, "Writeback: %llu kB", &v) == 1)
+			sum += v;
+	fclose(f);
+	return sum;
+}
+
+void bench_settle(void)
+{
+	double until = bench_now() + 30;
+
+	sync();
+	while (dirty_kib() > 32 * 1024 && bench_now() < until) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
+}
+
 double bench_disk_mib(const char *path)
 {
 	struct stat st;

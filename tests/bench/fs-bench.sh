@@ -138,6 +138,17 @@ drop_caches() {
 	echo 3 >/proc/sys/vm/drop_caches
 }
 
+# Wait (at most 30 s) for the kernel's dirty + writeback pages to fall below
+# 32 MiB, so that a target does not pay for the previous one's writeback.
+settle() {
+	local i
+	sync
+	for ((i = 0; i < 300; i++)); do
+		awk '/^(Dirty|Writeback):/ { s += $2 } END { exit !(s < 32768) }' /proc/meminfo && return 0
+		sleep 0.1
+	done
+}
+
 # ---- workloads ------------------------------------------------------------
 # Each takes TARGET DIR [SUFFIX] [RUN-PREFIX...]; DIR is a directory on the target.
 
@@ -178,6 +189,7 @@ wl_rand() { # TARGET DIR
 		--size="${RAND_MIB}M" --end_fsync=1 || return
 	for direct in 1 0; do
 		mode=$([ "$direct" = 1 ] && echo direct || echo buffered)
+		settle
 		drop_caches
 		run_fio "$t" "rand_read_4k_$mode" 8 --name=randread --filename="$f" \
 			--rw=randread --bs=4k --size="${RAND_MIB}M" --direct="$direct" \
@@ -375,6 +387,7 @@ for t in ${TARGETS//,/ }; do
 	fi
 	RAN+=("$t")
 	echo "NOTE running on $t"
+	settle
 	wl_seq "$t" "$root/mnt"
 	wl_rand "$t" "$root/mnt"
 	wl_meta "$t" "$root/mnt" "" env
