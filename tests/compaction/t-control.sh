@@ -169,6 +169,54 @@ test_expect_success 'defrag lays a file written in interleaved pieces out in one
 	test "$rc" = 1
 '
 
+# holes MODE: 64 files of 1 MiB in $MNT/MODE, 3 of 4 deleted; durable
+holes() {
+	mkdir "$MNT/$1" || return 1
+	for ho_i in $(seq 1 64); do "$PATTERN" write -n "$MNT/$1/f$ho_i" "$MIB" "$ho_i" || return 1; done
+	"$CTL" sync "$MNT" || return 1
+	for ho_i in $(seq 1 64); do [ $((ho_i % 4)) = 0 ] || rm "$MNT/$1/f$ho_i" || return 1; done
+	"$CTL" sync "$MNT"
+}
+
+check_holes() {
+	for ch_i in $(seq 4 4 64); do "$PATTERN" check -d "$MNT/$1/f$ch_i" "$MIB" "$ch_i" || return 1; done
+}
+
+live_bytes() {
+	find "$MNT" -type f -printf "%s\n" | awk "{ s += \$1 } END { print s + 0 }"
+}
+
+test_expect_success 'compact --mode pages, then --mode blobs (which reaches the bound)' '
+	holes m &&
+	before=$(cx_image_size) &&
+	"$CTL" --json compact --wait --mode pages "$MNT" >p.json &&
+	echo "pages: image $before -> $(cx_image_size), moved $(cx_json bytes_moved <p.json)" &&
+	test "$(cx_json mode <p.json)" = pages &&
+	test "$(cx_json last_error <p.json)" = 0 &&
+	check_holes m &&
+	"$CTL" --json compact --wait --mode blobs "$MNT" >b.json &&
+	echo "blobs: image $(cx_image_size), moved $(cx_json bytes_moved <b.json)" &&
+	test "$(cx_json mode <b.json)" = blobs &&
+	test "$(cx_json last_error <b.json)" = 0 &&
+	check_holes m &&
+	cx_check_bound "$(live_bytes)"
+'
+
+test_expect_success 'compact --target SIZE stops at that size; a full pass then goes further' '
+	holes t &&
+	before=$(cx_image_size) &&
+	target=$(( (before + $(live_bytes)) / 2 )) &&
+	"$CTL" compact --wait --target "$target" "$MNT" >/dev/null &&
+	at_target=$(cx_image_size) &&
+	"$CTL" compact --wait "$MNT" >/dev/null &&
+	full=$(cx_image_size) &&
+	echo "image $before, target $target: $at_target; then a full pass: $full" &&
+	test "$at_target" -le "$target" &&
+	test "$full" -lt "$at_target" &&
+	check_holes t &&
+	cx_check_bound "$(live_bytes)"
+'
+
 test_expect_success 'defrag after mass deletes (a fresh image): every kept file ends in one run' '
 	fs_umount &&
 	fs_mkfs &&
