@@ -51,6 +51,9 @@ static void usage(FILE *f)
 		"  sync                  commit everything, durably\n"
 		"  backup [--compact] [--force] MOUNTPOINT DEST\n"
 		"                        write a consistent copy of the mounted image to DEST\n"
+		"  inspect IMAGE [--svg FILE]\n"
+		"                        a picture of an unmounted image or a backup\n"
+		"                        write a consistent copy of the mounted image to DEST\n"
 		"PATH: the mountpoint or any file on it (default: the current directory)\n");
 }
 
@@ -593,6 +596,32 @@ static int cmd_backup(int argc, char **argv)
 	return 0;
 }
 
+/* inspect is its own program (slatefs-inspect), found beside slatectl or in PATH */
+static int cmd_inspect(int argc, char **argv)
+{
+	char self[PATH_MAX], prog[PATH_MAX + 32];
+	char **av = calloc((size_t)argc + 2, sizeof(*av));
+	if (!av)
+		return 1;
+	int k = 0;
+	av[k++] = "slatefs-inspect";
+	if (json)
+		av[k++] = "--json";
+	for (int i = 1; i < argc; i++)
+		av[k++] = argv[i];
+	av[k] = NULL;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = 0;
+		snprintf(prog, sizeof prog, "%s/slatefs-inspect", dirname(self));
+		execv(prog, av);
+	}
+	execvp("slatefs-inspect", av);
+	fprintf(stderr, "slatectl: cannot run slatefs-inspect: %s\n", strerror(errno));
+	free(av);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	int i = 1;
@@ -637,6 +666,8 @@ int main(int argc, char **argv)
 		return cmd_defrag(sub_argc, sub_argv);
 	if (strcmp(cmd, "backup") == 0)
 		return cmd_backup(sub_argc, sub_argv);
+	if (strcmp(cmd, "inspect") == 0)
+		return cmd_inspect(sub_argc, sub_argv);
 	fprintf(stderr, "slatectl: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;
