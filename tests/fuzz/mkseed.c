@@ -3,7 +3,7 @@
  * (a few KiB to a few tens of KiB) that reach every kind of page and row,
  * and damaged variants of each.
  *
- *   fuzz-mkseed DIR
+ *   fuzz-mkseed DIR [KNOWN-DIR]
  *
  * Valid images: an empty filesystem; a filesystem with a directory, inline
  * files, a chunked file with a hole and a compressed chunk, a shared blob,
@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <xxhash.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,13 +358,18 @@ static uint8_t *slurp(const char *name, size_t *len)
 	return b;
 }
 
+static void write_file(const char *path, const uint8_t *b, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, b, len) != (ssize_t)len || close(fd) < 0)
+		die(path, errno);
+}
+
 static void spit(const char *name, const char *suffix, const uint8_t *b, size_t len)
 {
 	char n[256];
 	snprintf(n, sizeof(n), "%s.%s", name, suffix);
-	int fd = open(path_of(n), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || write(fd, b, len) != (ssize_t)len || close(fd) < 0)
-		die(n, errno);
+	write_file(path_of(n), b, len);
 }
 
 static void damage(const char *name, uint32_t ps)
@@ -400,10 +406,57 @@ static void damage(const char *name, uint32_t ps)
 	free(c);
 }
 
+/* ---- crafted inputs for known bugs --------------------------------------- */
+
+/*
+ * Known bugs found by the fuzzer go to KNOWN-DIR as crafted images that
+ * reproduce them with real checksums, as an attacker would make them; the
+ * test suite expects each to fail (crash, abort or hang) until the bug is
+ * fixed, and then to be moved among the ordinary seeds. See README.md.
+ *
+ * craft_table_id: in a copy of image `from` (4 KiB pages, a catalog that is
+ * one leaf page), set the table id of the catalog row of table "super" to
+ * id, then fix the checksums above it: the leaf's XXH3, held by the slots
+ * (found by value, so no slot offsets are assumed), and each slot's own
+ * XXH3 of its first 4088 bytes (store/README.md).
+ */
+static void craft_table_id(const char *from, const char *to, uint32_t id)
+{
+	/* a leaf cell: u16 key length 5, u16 value length 48, "super", value
+	   starting with the table id (u32) */
+	static const uint8_t cell[] = {5, 0, 48, 0, 's', 'u', 'p', 'e', 'r'};
+	size_t len;
+	uint8_t *b = slurp(from, &len);
+	uint8_t *hit = memmem(b + 8192, len - 8192, cell, sizeof(cell));
+	if (!hit)
+		die("craft_table_id: the catalog row of table super was not found (the format "
+		    "changed? update mkseed.c)", EINVAL);
+	uint8_t *page = b + ((size_t)(hit - b) & ~(size_t)4095);
+	uint64_t old = XXH3_64bits(page, 4096);
+	memcpy(hit + sizeof(cell), &id, 4); /* little-endian hosts only, as the store */
+	uint64_t now = XXH3_64bits(page, 4096);
+	int found = old == now; /* with nocrc.c every checksum is 0 */
+	for (int slot = 0; slot < 2; slot++) {
+		uint8_t *sl = b + slot * 4096;
+		for (size_t i = 0; i + 8 <= 4088 && old != now; i++) {
+			if (memcmp(sl + i, &old, 8) == 0) {
+				memcpy(sl + i, &now, 8);
+				found = 1;
+			}
+		}
+		uint64_t c = XXH3_64bits(sl, 4088);
+		memcpy(sl + 4088, &c, 8);
+	}
+	if (!found)
+		die("craft_table_id: the catalog page's checksum is not in a slot", EINVAL);
+	write_file(to, b, len);
+	free(b);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: fuzz-mkseed DIR\n");
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: fuzz-mkseed DIR [KNOWN-DIR]\n");
 		return 2;
 	}
 	outdir = argv[1];
@@ -423,5 +476,24 @@ int main(int argc, char **argv)
 	damage("store-rows", 4096);
 	damage("store-freed", 4096);
 	damage("store-compacted", 4096);
+
+	/* known bugs (README.md, Findings), apart: libFuzzer reads a corpus
+	   directory with its subdirectories, and would stop at the first */
+	if (argc == 3) {
+		if (mkdir(argv[2], 0755) < 0 && errno != EEXIST)
+			die(argv[2], errno);
+		char to[4096];
+		snprintf(to, sizeof(to), "%s/catalog-table-id-2e30", argv[2]);
+		craft_table_id("fs-empty", to, 1u << 30); /* a 16 GiB realloc */
+		snprintf(to, sizeof(to), "%s/catalog-table-id-2e31", argv[2]);
+		craft_table_id("fs-empty", to, 1u << 31); /* an endless loop */
+		/* a store without tables: qsort(NULL, 0) in store_space_map, which
+		   only UBSan sees (hence the .ubsan suffix) */
+		struct store_options so = {.log = quiet_log};
+		store *s;
+		snprintf(to, sizeof(to), "%s/store-no-tables.ubsan", argv[2]);
+		CHECK(store_open(to, STORE_CREATE | STORE_OVERWRITE, &so, &s));
+		CHECK(store_close(s));
+	}
 	return 0;
 }
