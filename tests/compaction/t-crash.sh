@@ -72,8 +72,8 @@ test_expect_success "$ROUNDS rounds: churn, pass, kill -9, fsck, remount, verify
 		head -n "$k" "$LIVE" | while read -r num size; do rm "$MNT/d/f$num" || exit 1; done ||
 			{ echo "round $round: rm failed"; exit 1; }
 		sed -i "1,${k}d" "$LIVE" || exit 1
-		# metadata churn: 100 small files in, 50 of the last round out
-		for j in $(seq 1 100); do echo "$round.$j" >"$MNT/s/r$round.$j" || exit 1; done
+		# metadata churn: 50 small files in, 45 of the last round out
+		for j in $(seq 1 50); do echo "$round.$j" >"$MNT/s/r$round.$j" || exit 1; done
 		if [ "$round" -gt 0 ]; then rm "$MNT"/s/r$((round - 1)).[0-4]* || exit 1; fi
 		"$CTL" sync "$MNT" || { echo "round $round: sync failed"; exit 1; }
 		snapshot >before.snap || exit 1

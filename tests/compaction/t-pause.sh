@@ -5,8 +5,10 @@
 # cancelled, the state goes idle and passes_cancelled counts it; a pass
 # cancelled while paused too. Requests that make no sense are refused (a
 # second pass while one runs: EBUSY; resume when not paused), and neither
-# they nor a pause let the pass go faster than its rate. Then the data is
-# intact, fsck is clean, and a later pass completes and reaches the bound.
+# they nor a pause let the pass go faster than its rate. Unmounting in the
+# middle of a pass, running or paused, ends the daemon cleanly. Then the
+# data is intact, fsck is clean, and a later pass completes and reaches the
+# bound.
 test_description='pause, resume and cancel of a running pass'
 . "$SLATEFS_SOURCE_DIR/tests/lib/mount-lib.sh"
 . "$SLATEFS_SOURCE_DIR/tests/compaction/compact-lib.sh"
@@ -126,6 +128,25 @@ test_expect_success 'the rate limit holds after a pause (no catching up on the p
 	cancel_pass &&
 	echo "at 1 MB/s, $((m1 - m0)) bytes moved in the 1 s after a 6 s pause" &&
 	test $((m1 - m0)) -le $((3 * MIB))
+'
+
+test_expect_success 'unmount while a pass runs, and while one is paused: the daemon exits 0, fsck clean' '
+	hole_and_data d &&
+	start_slow_pass &&
+	t0=$(cx_now) &&
+	fs_umount &&
+	echo "unmounted in the middle of a pass in $(cx_secs "$t0") s" &&
+	fs_fsck &&
+	fs_mount -o autocompact=off &&
+	check_data &&
+	start_slow_pass &&
+	"$CTL" pause "$MNT" &&
+	cx_wait_status state paused 10 &&
+	t0=$(cx_now) &&
+	fs_umount &&
+	echo "unmounted with a paused pass in $(cx_secs "$t0") s" &&
+	fs_fsck &&
+	fs_mount -o autocompact=off
 '
 
 test_expect_success 'the data is intact; unmount, fsck clean' '
