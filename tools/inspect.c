@@ -371,8 +371,7 @@ static int open_error(const char *img, int r)
 		break;
 	case EIO:
 		fprintf(stderr,
-			"slatefs-inspect: %s is damaged (both commit slots, or the file is cut "
-			"short): run fsck.slatefs\n",
+			"slatefs-inspect: %s is damaged: it cannot be opened (run fsck.slatefs)\n",
 			img);
 		break;
 	default:
@@ -382,6 +381,17 @@ static int open_error(const char *img, int r)
 	if (last_store_msg[0] && !verbose)
 		fprintf(stderr, "slatefs-inspect: (the store says: %s)\n", last_store_msg);
 	return 1;
+}
+
+/* A part of the picture that could not be read (a damaged page): say what
+   and why; the rest is still shown. */
+static void lost(struct insp *m, const char *what, int r)
+{
+	if (m->nerrors < INSP_MAX_ERRORS)
+		snprintf(m->errors[m->nerrors++], sizeof(m->errors[0]), "%s: %s%s%s%s", what,
+			 strerror(-r), last_store_msg[0] ? " (" : "", last_store_msg,
+			 last_store_msg[0] ? ")" : "");
+	last_store_msg[0] = 0;
 }
 
 static int gather(struct insp *m, store *s, int fd)
@@ -396,22 +406,30 @@ static int gather(struct insp *m, store *s, int fd)
 		r = store_txn_begin(s, STORE_TXN_READ, &txn);
 	if (r < 0)
 		return r;
+	last_store_msg[0] = 0;
 	r = store_stats(txn, &m->st);
+	if (r < 0)
+		lost(m, "the space figures", r);
+	else
+		m->stats_ok = true;
 	/* the store's own trees (catalog, blob index) as table 0 */
 	struct store_table_info sys = {.id = STORE_CATALOG};
 	snprintf(sys.name, sizeof(sys.name), "(store)");
-	if (r == 0)
-		r = table_cb(m, &sys);
-	if (r == 0)
-		r = store_table_list(txn, table_cb, m);
-	if (r == 0) {
-		assign_glyphs(m);
-		r = build_map(m, txn, fd);
-	}
-	if (r == 0)
-		r = fs_layout(m, txn);
+	table_cb(m, &sys);
+	r = store_table_list(txn, table_cb, m);
+	if (r < 0)
+		lost(m, "the list of tables", r);
+	assign_glyphs(m);
+	r = build_map(m, txn, fd);
+	if (r < 0)
+		lost(m, "the space map", r);
+	else
+		m->map_ok = true;
+	r = fs_layout(m, txn);
+	if (r < 0)
+		lost(m, "the filesystem's tables", r);
 	store_txn_abort(txn);
-	return r;
+	return 0;
 }
 
 static void usage(FILE *f)
@@ -534,7 +552,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	int rc = 0;
+	/* damage: what could not be read is said, the rest shown, exit 1 */
+	int rc = m.nerrors ? 1 : 0;
+	for (int i = 0; i < m.nerrors; i++)
+		fprintf(stderr, "slatefs-inspect: %s: cannot read %s; run fsck.slatefs\n", m.path,
+			m.errors[i]);
 	if (json) {
 		insp_print_json(stdout, &m);
 	} else {
@@ -549,7 +571,10 @@ int main(int argc, char **argv)
 		insp_print_text(stdout, &m, use_color ? INSP_COLOR_ALWAYS : INSP_COLOR_NEVER, cols,
 				rows);
 	}
-	if (svg) {
+	if (svg && !(m.map_ok && m.stats_ok)) {
+		fprintf(stderr, "slatefs-inspect: no SVG written: the space map could not be read\n");
+		rc = 1;
+	} else if (svg) {
 		r = insp_write_svg(svg, &m);
 		if (r < 0) {
 			fprintf(stderr, "slatefs-inspect: cannot write %s: %s\n", svg, strerror(-r));

@@ -27,6 +27,8 @@ enum insp_kind {
 	INSP_NKINDS,
 };
 
+enum { INSP_MAX_ERRORS = 4 };
+
 /* A table as shown: the store's own trees are one pseudo-table. */
 struct insp_table {
 	struct store_table_info info;
@@ -67,6 +69,10 @@ struct insp {
 	uint64_t kind_bytes[INSP_NKINDS];
 	uint64_t sparse_used_bytes; /* used pages that read as a hole */
 	uint64_t interior_free_runs; /* free or punched runs below the last used page */
+	bool stats_ok;               /* the space figures could be read */
+	bool map_ok;                 /* the space map could be read */
+	char errors[INSP_MAX_ERRORS][600]; /* parts that could not be read */
+	int nerrors;
 	uint64_t lz4_blobs;
 	uint64_t blob_length, blob_stored; /* sums over the map's blobs (stat) */
 	struct insp_fs fs;

@@ -311,12 +311,22 @@ void insp_print_text(FILE *f, const struct insp *m, int color, int cols, int row
 	fprintf(f, "\n");
 	for (int i = 0; i < 2; i++)
 		print_slot(f, i, &m->slots[i]);
-	fprintf(f, "state       txn %" PRIu64 " (the latest durable commit)\n", m->st.txnid);
+	for (int i = 0; i < 2; i++)
+		if (m->slots[i].current)
+			fprintf(f, "state       txn %" PRIu64 " (the latest durable commit)\n",
+				m->slots[i].txnid);
 	print_fs(f, m);
 	print_tables(f, m);
-	print_space(f, m);
-	print_layout(f, m);
-	print_map(f, m, color, cols, rows);
+	if (m->stats_ok && m->map_ok) {
+		print_space(f, m);
+		print_layout(f, m);
+	} else {
+		fprintf(f, "\nspace       could not be read: the image is damaged (run fsck.slatefs)\n");
+	}
+	if (m->map_ok)
+		print_map(f, m, color, cols, rows);
+	else
+		fprintf(f, "\nmap         could not be read: the image is damaged (run fsck.slatefs)\n");
 }
 
 /* ---- JSON ------------------------------------------------------------------- */
@@ -509,8 +519,24 @@ void insp_print_json(FILE *f, const struct insp *m)
 	json_slots(&w, m);
 	json_fs(&w, m);
 	json_tables(&w, m);
-	json_space(&w, m);
-	json_map(&w, m);
+	if (m->stats_ok && m->map_ok) {
+		json_space(&w, m);
+	} else {
+		jkey(&w, "space");
+		fputs("null", f);
+		jkey(&w, "compression");
+		fputs("null", f);
+	}
+	if (m->map_ok) {
+		json_map(&w, m);
+	} else {
+		jkey(&w, "map");
+		fputs("null", f);
+	}
+	jopen(&w, "errors", '[');
+	for (int i = 0; i < m->nerrors; i++)
+		js(&w, NULL, m->errors[i]);
+	jclose(&w, ']');
 	jclose(&w, '}');
 	fputc('\n', f);
 }

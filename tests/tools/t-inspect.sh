@@ -208,4 +208,39 @@ test_expect_success 'not an image, a directory, a missing file: clear errors, ex
 	test "$(status "$INSPECT" --color=sometimes "$IMG")" = 2
 '
 
+test_expect_success 'damaged images: what can be read is shown, never a crash' '
+	"$SLATEFS_BUILD_DIR/tests/fuzz/fuzz-mkseed" seeds &&
+	n=0 && partial=0 && refused=0 &&
+	for f in seeds/*; do
+		rc=0
+		timeout 60 "$INSPECT" --json "$f" >out.json 2>err || rc=$?
+		case $rc in
+		0)
+			py "
+import json, os, sys
+m = json.load(open(\"out.json\"))
+assert m[\"map\"][\"total_bytes\"] == os.path.getsize(sys.argv[1]), sys.argv[1]
+assert not m[\"errors\"]
+" "$f" ;;
+		1)
+			grep -q "$f" err && grep -Eq "fsck.slatefs|not a slatefs image" err || {
+				cat err; exit 1; }
+			if [ -s out.json ]; then # opened, partly unreadable
+				py "
+import json
+m = json.load(open(\"out.json\"))
+assert m[\"errors\"] and m[\"slots\"], m.get(\"errors\")
+" && partial=$((partial + 1))
+			else
+				refused=$((refused + 1))
+			fi ;;
+		*)
+			echo "$f: exit $rc"; cat err; exit 1 ;;
+		esac
+		n=$((n + 1))
+	done &&
+	echo "$n images: $partial shown in part, $refused refused, the rest whole" &&
+	test "$n" -ge 100 && test "$partial" -ge 1 && test "$refused" -ge 1
+'
+
 test_done
