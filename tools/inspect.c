@@ -11,8 +11,9 @@
  *   slatefs-inspect [--json] [--svg FILE] [--color[=WHEN]] [--width N]
  *                   [--rows N] [-v] IMAGE
  *
- * Exit status: 0 shown, 1 the image could not be inspected (mounted, not an
- * image, damaged, I/O error), 2 usage error.
+ * On a damaged image, what can be read is shown and what cannot is named.
+ * Exit status: 0 shown, 1 the image could not be inspected, or not all of it
+ * (mounted, not an image, damaged, I/O error), 2 usage error.
  */
 #include <errno.h>
 #include <fcntl.h>
