@@ -92,9 +92,10 @@ static int names_get(store *s, store_table id, char *out)
 	return r;
 }
 
-/* A new table state for this txn; call with tabs_lock held. */
-/* Register the name of every table in the catalog. */
-static int names_load(store_txn *txn)
+/* Call fn for every catalog row, in name order: the table's name and its
+ * row decoded. fn returns non-zero to stop (returned). */
+static int cat_each(store_txn *txn, int (*fn)(void *ctx, const char *name, struct tstate *row),
+		    void *ctx)
 {
 	store_cursor *c;
 	int r = store_cursor_open(txn, TID_CATALOG, &c);
@@ -107,22 +108,36 @@ static int names_load(store_txn *txn)
 		r = store_cursor_get(c, &k, &kl, &v, &vl);
 		if (r < 0)
 			break;
-		struct tstate tmp;
-		char name[STORE_MAX_TABLE_NAME + 1];
-		if (kl > STORE_MAX_TABLE_NAME || cat_decode(txn->s, v, vl, &tmp) < 0) {
+		struct tstate row;
+		memset(&row, 0, sizeof(row));
+		if (kl > STORE_MAX_TABLE_NAME || cat_decode(txn->s, v, vl, &row) < 0) {
 			r = -EIO;
 			break;
 		}
-		memcpy(name, k, kl);
-		name[kl] = 0;
-		r = names_set(txn->s, tmp.id, name);
-		if (r == 0)
-			r = store_cursor_next(c);
+		memcpy(row.name, k, kl);
+		row.name[kl] = 0;
+		r = fn(ctx, row.name, &row);
+		if (r)
+			break;
+		r = store_cursor_next(c);
 	}
 	store_cursor_close(c);
 	return r == -ENOENT ? 0 : r;
 }
 
+static int learn_name(void *ctx, const char *name, struct tstate *row)
+{
+	store_txn *txn = ctx;
+	return names_set(txn->s, row->id, name);
+}
+
+/* Register the name of every table in the catalog. */
+static int names_load(store_txn *txn)
+{
+	return cat_each(txn, learn_name, txn);
+}
+
+/* A new table state for this txn; call with tabs_lock held. */
 static struct tstate *tab_slot(store_txn *txn)
 {
 	if (txn->ntabs == txn->tabcap) {
@@ -363,46 +378,55 @@ int store_table_stat(store_txn *txn, store_table id, struct store_table_info *ou
 	return 0;
 }
 
+struct list_ctx {
+	store_txn *txn;
+	int (*cb)(void *ctx, const struct store_table_info *info);
+	void *ctx;
+};
+
+static int list_one(void *ctx, const char *name, struct tstate *row)
+{
+	struct list_ctx *l = ctx;
+	(void)name;
+	/* a table this txn changed has newer figures than its row */
+	struct tstate *t = row;
+	for (size_t i = 0; i < l->txn->ntabs; i++)
+		if (l->txn->tabs[i]->id == row->id && !l->txn->tabs[i]->dropped)
+			t = l->txn->tabs[i];
+	struct store_table_info info;
+	fill_info(t, &info);
+	return l->cb(l->ctx, &info);
+}
+
 int store_table_list(store_txn *txn, int (*cb)(void *ctx, const struct store_table_info *info),
 		     void *ctx)
 {
-	store_cursor *c;
-	int r = store_cursor_open(txn, TID_CATALOG, &c);
+	struct list_ctx l = {txn, cb, ctx};
+	return cat_each(txn, list_one, &l);
+}
+
+struct ids_ctx {
+	store_txn *txn;
+	store_table *ids;
+	size_t n, cap;
+};
+
+static int collect_id(void *ctx, const char *name, struct tstate *row)
+{
+	struct ids_ctx *l = ctx;
+	int r = names_set(l->txn->s, row->id, name);
 	if (r < 0)
 		return r;
-	r = store_cursor_seek(c, STORE_SEEK_FIRST, NULL, 0);
-	while (r == 0) {
-		const void *k, *v;
-		size_t kl, vl;
-		r = store_cursor_get(c, &k, &kl, &v, &vl);
-		if (r < 0)
-			break;
-		char name[STORE_MAX_TABLE_NAME + 1];
-		if (kl > STORE_MAX_TABLE_NAME) {
-			r = -EIO;
-			break;
-		}
-		memcpy(name, k, kl);
-		name[kl] = 0;
-		/* a table this txn changed has newer figures than its row */
-		struct tstate tmp, *t = &tmp;
-		memset(&tmp, 0, sizeof(tmp));
-		r = cat_decode(txn->s, v, vl, &tmp);
-		if (r < 0)
-			break;
-		snprintf(tmp.name, sizeof(tmp.name), "%s", name);
-		for (size_t i = 0; i < txn->ntabs; i++)
-			if (txn->tabs[i]->id == tmp.id && !txn->tabs[i]->dropped)
-				t = txn->tabs[i];
-		struct store_table_info info;
-		fill_info(t, &info);
-		r = cb(ctx, &info);
-		if (r)
-			break;
-		r = store_cursor_next(c);
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 16;
+		store_table *x = realloc(l->ids, nc * sizeof(*x));
+		if (!x)
+			return -ENOMEM;
+		l->ids = x;
+		l->cap = nc;
 	}
-	store_cursor_close(c);
-	return r == -ENOENT ? 0 : r;
+	l->ids[l->n++] = row->id;
+	return 0;
 }
 
 int tab_for_each(store_txn *txn, int (*cb)(void *ctx, struct tstate *t), void *ctx)
@@ -412,53 +436,17 @@ int tab_for_each(store_txn *txn, int (*cb)(void *ctx, struct tstate *t), void *c
 		if (r)
 			return r;
 	}
-	/* every user table, loaded through the catalog */
-	store_cursor *c;
-	int r = store_cursor_open(txn, TID_CATALOG, &c);
-	if (r < 0)
-		return r;
-	store_table *ids = NULL;
-	size_t n = 0, cap = 0;
-	r = store_cursor_seek(c, STORE_SEEK_FIRST, NULL, 0);
-	while (r == 0) {
-		const void *k, *v;
-		size_t kl, vl;
-		r = store_cursor_get(c, &k, &kl, &v, &vl);
-		if (r < 0)
-			break;
-		struct tstate tmp;
-		r = cat_decode(txn->s, v, vl, &tmp);
-		if (r < 0)
-			break;
-		char name[STORE_MAX_TABLE_NAME + 1];
-		size_t l = kl > STORE_MAX_TABLE_NAME ? STORE_MAX_TABLE_NAME : kl;
-		memcpy(name, k, l);
-		name[l] = 0;
-		r = names_set(txn->s, tmp.id, name);
-		if (r < 0)
-			break;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			store_table *x = realloc(ids, cap * sizeof(*x));
-			if (!x) {
-				r = -ENOMEM;
-				break;
-			}
-			ids = x;
-		}
-		ids[n++] = tmp.id;
-		r = store_cursor_next(c);
-	}
-	store_cursor_close(c);
-	if (r == -ENOENT)
-		r = 0;
-	for (size_t i = 0; i < n && r == 0; i++) {
+	/* every user table, loaded through the catalog (after the walk: cb may
+	 * change the txn) */
+	struct ids_ctx l = {.txn = txn};
+	int r = cat_each(txn, collect_id, &l);
+	for (size_t i = 0; i < l.n && r == 0; i++) {
 		struct tstate *t;
-		r = tab_get(txn, ids[i], &t);
+		r = tab_get(txn, l.ids[i], &t);
 		if (r == 0)
 			r = cb(ctx, t);
 	}
-	free(ids);
+	free(l.ids);
 	return r;
 }
 
