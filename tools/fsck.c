@@ -473,7 +473,6 @@ int main(int argc, char **argv)
 		{"progress", no_argument, NULL, 'P'},
 		{"no-orphans", no_argument, NULL, 'O'},
 		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct fsck k = {.level = STORE_VERIFY_FULL};
@@ -514,9 +513,6 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
-		case 'V':
-			printf("fsck.slatefs %s\n", SLATEFS_VERSION);
-			return EXIT_CLEAN;
 		case 'h':
 			usage(stdout);
 			return EXIT_CLEAN;
@@ -578,9 +574,10 @@ int main(int argc, char **argv)
 	}
 
 	static const char *const lname[] = {"", "header", "pages", "full"};
-	printf("%s: store (%s): %llu pages, %llu blobs (%llu bytes) checked, %llu problem(s)\n",
-	       k.img, lname[k.level], (unsigned long long)k.vr.pages, (unsigned long long)k.vr.blobs,
-	       (unsigned long long)k.vr.blob_bytes,
+	printf("%s: store: %llu pages, %llu blobs (%llu bytes) checked (level %s), %llu "
+	       "problem(s)\n",
+	       k.img, (unsigned long long)k.vr.pages, (unsigned long long)k.vr.blobs,
+	       (unsigned long long)k.vr.blob_bytes, lname[k.level],
 	       (unsigned long long)(k.vr.errors + k.slot_bad));
 	if (k.level >= STORE_VERIFY_FULL) {
 		printf("%s: filesystem: %llu inodes, %llu directories, %llu entries, %llu chunks "
