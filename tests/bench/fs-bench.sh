@@ -48,7 +48,7 @@ SCALE=${BENCH_SCALE:-1}
 scaled() { awk -v s="$SCALE" -v b="$1" -v m="$2" 'BEGIN { v = int(b * s + 0.5); print (v < m ? m : v) }'; }
 SEQ_MIB=$(scaled 1024 4)
 RAND_MIB=$(scaled 256 4)
-RAND_SECS=$(scaled 10 1)
+RAND_MS=$(scaled 10000 300)
 NFILES=$(scaled 50000 100)
 TREE_FILES=$(scaled 4000 50)
 
@@ -193,11 +193,11 @@ wl_rand() { # TARGET DIR
 		drop_caches
 		run_fio "$t" "rand_read_4k_$mode" 8 --name=randread --filename="$f" \
 			--rw=randread --bs=4k --size="${RAND_MIB}M" --direct="$direct" \
-			--time_based --runtime="$RAND_SECS" &&
+			--time_based --runtime="${RAND_MS}ms" &&
 			record "$t" "rand_read_4k_$mode" "$FIO_VAL" IOPS
 		run_fio "$t" "rand_write_4k_$mode" 49 --name=randwrite --filename="$f" \
 			--rw=randwrite --bs=4k --size="${RAND_MIB}M" --direct="$direct" \
-			--time_based --runtime="$RAND_SECS" --end_fsync=1 &&
+			--time_based --runtime="${RAND_MS}ms" --end_fsync=1 &&
 			record "$t" "rand_write_4k_$mode" "$FIO_VAL" IOPS
 	done
 	rm -f "$f"
@@ -347,7 +347,7 @@ target_available() { # TARGET: print why not, return 1 if it cannot run here
 
 # ---- the run --------------------------------------------------------------
 
-echo "NOTE scale=$SCALE seq=${SEQ_MIB}MiB rand=${RAND_MIB}MiB/${RAND_SECS}s files=$NFILES" \
+echo "NOTE scale=$SCALE seq=${SEQ_MIB}MiB rand=${RAND_MIB}MiB/${RAND_MS}ms files=$NFILES" \
 	"tree_files=$TREE_FILES work=$WORK"
 loadavg() { # WHEN
 	echo "NOTE load average $1: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs: above ~1," \
