@@ -550,7 +550,7 @@ void sfs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino
 	struct sfs *sfs = sfs_of(req);
 	struct side s = {.name = name}, d = {.name = newname};
 	struct timespec now;
-	uint64_t sino, dino, txid = 0;
+	uint64_t sino = 0, dino = 0, txid = 0;
 	int r, rd;
 
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {

@@ -162,13 +162,24 @@ int pager_map(store *s)
 	uint64_t size = limit_pages << s->page_shift;
 	if (size > cap || size >> s->page_shift != limit_pages)
 		size = cap;
-	s->map_size = size;
-	void *m = mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_NORESERVE, s->fd, 0);
+	/* where less address space is allowed (valgrind, ulimit -v), take what
+	 * is: the image then cannot grow past it (-ENOSPC) */
+	uint64_t floor = (atomic_load(&s->file_pages) << s->page_shift) * 2;
+	if (floor < (64ull << 20))
+		floor = 64ull << 20;
+	void *m = MAP_FAILED;
+	for (;;) {
+		m = mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_NORESERVE, s->fd, 0);
+		if (m != MAP_FAILED || size / 2 < floor)
+			break;
+		size /= 2;
+	}
 	if (m == MAP_FAILED) {
 		int r = -errno;
 		store_logf(s, STORE_LOG_ERR, "cannot map the image: %s", strerror(errno));
 		return r;
 	}
+	s->map_size = size;
 	s->map = m;
 	uint64_t pages = size >> s->page_shift;
 	s->verified_bytes = (size_t)((pages + 63) / 64 * 8);

@@ -8,7 +8,7 @@ set -u
 cd "$(dirname "$0")/.."
 contrib/install-deps.sh || { echo "dependency install failed"; echo "0 passed, 1 failed"; exit 1; }
 export SLATEFS_TEST_SCALE=${SLATEFS_TEST_SCALE:-1}
-builds=("build-test:")
+builds=("build-test:--buildtype=release")
 [ "${SLATEFS_NO_ASAN:-0}" = 1 ] || builds+=("build-test-asan:-Db_sanitize=address,undefined -Db_lundef=false")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
