@@ -495,7 +495,7 @@ static int idx_touch(store_txn *txn, uint32_t i)
 	r = alloc_page_inner(txn, &pg);
 	if (r < 0) {
 		a->idx[i].dirty = NULL;
-		free(buf);
+		page_free_buf(s, buf);
 		return r;
 	}
 	a->idx[i].dpgno = pg;
@@ -542,7 +542,7 @@ static int bm_touch(store_txn *txn, uint32_t b)
 	r = alloc_page_inner(txn, &pg);
 	if (r < 0) {
 		m->dirty = NULL;
-		free(buf);
+		page_free_buf(s, buf);
 		return r;
 	}
 	m = &a->bm[b];
@@ -1418,7 +1418,7 @@ int alloc_shrink(store_txn *txn, uint64_t *reclaimed)
 			return r;
 		if (m->dirty) {
 			dirty_remove(txn, m->dpgno);
-			free(m->dirty);
+			page_free_buf(s, m->dirty);
 			m->dirty = NULL;
 			r = alloc_free(txn, cur, 1, true);
 		} else {

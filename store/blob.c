@@ -337,8 +337,24 @@ static int check_row(store *s, const struct store_blob_info *b)
 }
 
 /* Read and check a single-segment blob into out (length b->length). */
+/*
+ * Read and check a single-segment blob into out (length b->length). A blob
+ * stored as is, once checked, has the check-once bit of its first page set
+ * [I4] (cleared when the page is handed out again), so that later partial
+ * reads of it read just what they need (store_blob_read_at).
+ */
 static int read_single(store *s, const struct store_blob_info *b, uint8_t *out)
 {
+	if (!(b->flags & BF_SINGLE_LZ4)) {
+		if (b->stored != b->length)
+			return bad_blob(s, b, "stored length differs from length");
+		int r = b->stored ? io_pread(s, out, b->stored, b->pgno << s->page_shift) : 0;
+		if (r == 0 && XXH3_64bits(out, b->stored) != b->checksum)
+			r = bad_blob(s, b, "checksum mismatch");
+		if (r == 0 && b->npages)
+			pager_set_verified(s, b->pgno, true);
+		return r;
+	}
 	uint8_t *st = malloc(b->stored ? b->stored : 1);
 	if (!st)
 		return -ENOMEM;
@@ -412,6 +428,36 @@ static int read_segment(store *s, const struct store_blob_info *b, const uint8_t
 	return 0;
 }
 
+/*
+ * The common case of a large read: the segments it covers are stored
+ * uncompressed, one after another, and the read covers them whole. Then one
+ * pread straight into the caller's buffer, and a checksum of each segment in
+ * place. -EAGAIN: not that case.
+ */
+static int read_direct(store *s, const struct store_blob_info *b, const uint8_t *hdr,
+		       uint64_t off, uint8_t *buf, size_t n)
+{
+	uint64_t first = off / BLOB_SEG, last = (off + n - 1) / BLOB_SEG;
+	uint64_t nseg = nseg_of(b->length);
+	if (off % BLOB_SEG || ((off + n) % BLOB_SEG && off + n != b->length) || last >= nseg)
+		return -EAGAIN;
+	uint64_t start = get64(hdr + 16 + first * SEG_ENTRY), expect = start;
+	for (uint64_t i = first; i <= last; i++) {
+		const uint8_t *e = hdr + 16 + i * SEG_ENTRY;
+		size_t sn = (size_t)(i + 1 < nseg ? BLOB_SEG : b->length - i * BLOB_SEG);
+		if ((get32(e + 12) & SF_LZ4) || get64(e) != expect || get32(e + 8) != sn)
+			return -EAGAIN;
+		expect += sn;
+	}
+	int r = io_pread(s, buf, n, (b->pgno << s->page_shift) + start);
+	for (uint64_t i = first; r == 0 && i <= last; i++) {
+		const uint8_t *e = hdr + 16 + i * SEG_ENTRY;
+		if (XXH3_64bits(buf + (i - first) * BLOB_SEG, get32(e + 8)) != get64(e + 16))
+			r = bad_blob(s, b, "segment checksum mismatch");
+	}
+	return r;
+}
+
 int store_blob_read_at(store *s, const struct store_blob_info *b, uint64_t off, void *buf,
 		       size_t len, size_t *nread)
 {
@@ -422,6 +468,14 @@ int store_blob_read_at(store *s, const struct store_blob_info *b, uint64_t off, 
 	if (off >= b->length || len == 0)
 		return 0;
 	size_t n = (size_t)(b->length - off < len ? b->length - off : len);
+	if (!(b->flags & (BF_SEGMENTED | BF_SINGLE_LZ4)) && b->npages &&
+	    pager_is_verified(s, b->pgno)) {
+		/* checked before, stored as is: just the bytes asked for */
+		r = io_pread(s, buf, n, (b->pgno << s->page_shift) + off);
+		if (r == 0)
+			*nread = n;
+		return r;
+	}
 	if (!(b->flags & BF_SEGMENTED)) {
 		uint8_t *all = (off == 0 && n == b->length) ? buf : malloc(b->length);
 		if (!all)
@@ -439,6 +493,14 @@ int store_blob_read_at(store *s, const struct store_blob_info *b, uint64_t off, 
 	r = read_header(s, b, &hdr);
 	if (r < 0)
 		return r;
+	r = read_direct(s, b, hdr, off, buf, n);
+	if (r != -EAGAIN) {
+		free(hdr);
+		if (r == 0)
+			*nread = n;
+		return r;
+	}
+	r = 0;
 	uint8_t *seg = malloc(BLOB_SEG), *tmp = malloc((size_t)LZ4_compressBound(BLOB_SEG));
 	if (!seg || !tmp)
 		r = -ENOMEM;

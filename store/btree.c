@@ -355,13 +355,13 @@ static int cow(store_txn *txn, uint64_t pgno, uint64_t csum, int level, uint64_t
 	uint64_t np;
 	r = alloc_page(txn, &np);
 	if (r < 0) {
-		free(nb);
+		page_free_buf(txn->s, nb);
 		return r;
 	}
 	memcpy(nb, p, txn->s->page_size);
 	r = dirty_add(txn, np, nb);
 	if (r < 0) {
-		free(nb);
+		page_free_buf(txn->s, nb);
 		return r;
 	}
 	/* [I1] the old copy stays as it is until no one can reach it [I2] */
@@ -381,13 +381,13 @@ static int new_page(store_txn *txn, struct tstate *t, int type, int level, uint6
 		return -ENOMEM;
 	int r = alloc_page(txn, pgno);
 	if (r < 0) {
-		free(nb);
+		page_free_buf(txn->s, nb);
 		return r;
 	}
 	page_init(txn->s, nb, type, level, t->id);
 	r = dirty_add(txn, *pgno, nb);
 	if (r < 0) {
-		free(nb);
+		page_free_buf(txn->s, nb);
 		return r;
 	}
 	*buf = nb;
@@ -403,7 +403,7 @@ static int drop_page(store_txn *txn, struct tstate *t, uint64_t pgno)
 	bool fresh = d != NULL;
 	if (d) {
 		dirty_remove(txn, pgno);
-		free(d);
+		page_free_buf(txn->s, d);
 	}
 	t->r.pages--;
 	txn->meta->tree_pages--;

@@ -205,7 +205,7 @@ void pager_unmap(store *s)
 	s->verified = NULL;
 }
 
-static bool is_verified(store *s, uint64_t pgno)
+bool pager_is_verified(store *s, uint64_t pgno)
 {
 	uint64_t w = atomic_load_explicit(&s->verified[pgno / 64], memory_order_acquire);
 	return (w >> (pgno % 64)) & 1;
@@ -285,7 +285,7 @@ int page_get(store_txn *txn, uint64_t pgno, uint64_t csum, int type, int level,
 		return -EIO;
 	}
 	p = s->map + (pgno << s->page_shift);
-	if (!is_verified(s, pgno)) {
+	if (!pager_is_verified(s, pgno)) {
 		/* [I3] a page is used only once its content matches what its
 		 * parent (or the slot) says was written there. */
 		uint64_t c = page_csum(s, p);
@@ -315,12 +315,47 @@ int page_get(store_txn *txn, uint64_t pgno, uint64_t csum, int type, int level,
 	return 0;
 }
 
+/* Page buffers for dirty pages: the writer's alone, kept for reuse. */
+enum { POOL_MAX = 4096 };
+
 uint8_t *page_alloc_buf(store *s)
 {
+	if (s->npool)
+		return s->pool[--s->npool];
 	void *p = NULL;
 	if (posix_memalign(&p, 4096, s->page_size) != 0)
 		return NULL;
 	return p;
+}
+
+void page_free_buf(store *s, uint8_t *buf)
+{
+	if (!buf)
+		return;
+	if (s->npool < POOL_MAX) {
+		if (s->npool == s->poolcap) {
+			size_t n = s->poolcap ? s->poolcap * 2 : 256;
+			uint8_t **x = realloc(s->pool, n * sizeof(*x));
+			if (x) {
+				s->pool = x;
+				s->poolcap = n;
+			}
+		}
+		if (s->npool < s->poolcap) {
+			s->pool[s->npool++] = buf;
+			return;
+		}
+	}
+	free(buf);
+}
+
+void page_pool_free(store *s)
+{
+	while (s->npool)
+		free(s->pool[--s->npool]);
+	free(s->pool);
+	s->pool = NULL;
+	s->poolcap = 0;
 }
 
 /* ---- dirty pages of the write txn: open addressing on the page number ---- */

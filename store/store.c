@@ -156,6 +156,7 @@ static void store_free(store *s)
 	if (!s)
 		return;
 	alloc_destroy(s);
+	page_pool_free(s);
 	pager_unmap(s);
 	if (s->fd >= 0)
 		close(s->fd);

@@ -242,6 +242,8 @@ struct store {
 	store_txn *writer;          /* the open write txn */
 
 	struct alloc alloc;         /* writer-owned */
+	uint8_t **pool;             /* writer-owned: spare page buffers */
+	size_t npool, poolcap;
 
 	pthread_mutex_t names_lock;
 	char **names;               /* table id -> name (for handles) */
@@ -295,6 +297,7 @@ int io_punch(store *s, uint64_t off, uint64_t len);
 int pager_map(store *s);
 void pager_unmap(store *s);
 void pager_set_verified(store *s, uint64_t pgno, bool on);
+bool pager_is_verified(store *s, uint64_t pgno);
 /* A page of the state txn sees, checked against csum (and its type, level
  * and owner, when >= 0) the first time it is read from the file [I3]. */
 int page_get(store_txn *txn, uint64_t pgno, uint64_t csum, int type, int level,
@@ -304,6 +307,8 @@ uint8_t *dirty_find(store_txn *txn, uint64_t pgno);
 int dirty_add(store_txn *txn, uint64_t pgno, uint8_t *buf);
 void dirty_remove(store_txn *txn, uint64_t pgno);
 uint8_t *page_alloc_buf(store *s);
+void page_free_buf(store *s, uint8_t *buf); /* back to the writer's pool */
+void page_pool_free(store *s);
 
 /* ---- alloc.c: free-space bitmap, lowest address first -------------------- */
 

@@ -168,7 +168,7 @@ static void free_dirty(store_txn *txn)
 {
 	for (size_t i = 0; i < txn->dpcap; i++)
 		if (txn->dp[i].pgno)
-			free(txn->dp[i].buf);
+			page_free_buf(txn->s, txn->dp[i].buf);
 	free(txn->dp);
 	txn->dp = NULL;
 	txn->dpcap = txn->ndp = 0;

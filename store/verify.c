@@ -264,31 +264,38 @@ static int v_alloc(struct vctx *v)
 	}
 	if (!v->full)
 		return 0;
+	/* used bits against the reachable set, a word at a time (a bitmap
+	 * covers a multiple of 64 pages, so its words line up with reach's) */
 	for (uint64_t b = 0; b < nbm; b++) {
 		const uint8_t *bits;
 		uint64_t pg;
 		if (alloc_bitmap_get(txn, (uint32_t)b, &bits, &pg) < 0)
 			continue;
+		if (!pg && b * bpb >= fp)
+			continue; /* no page: nothing used */
+		const uint64_t *w = (const uint64_t *)bits;
 		uint64_t used_here = 0;
-		for (uint64_t i = 0; i < bpb; i++) {
-			uint64_t p = b * bpb + i;
-			bool used = (bits[i / 8] >> (i % 8)) & 1;
-			if (used)
-				used_here++;
-			if (p >= fp) {
-				if (used)
+		for (uint64_t k = 0; k < bpb / 64; k++) {
+			uint64_t p0 = b * bpb + k * 64, x = w[k];
+			used_here += (uint64_t)__builtin_popcountll(x);
+			uint64_t in = p0 >= fp ? 0 : fp - p0 >= 64 ? ~0ull : (1ull << (fp - p0)) - 1;
+			uint64_t past = x & ~in;
+			uint64_t reached = in ? v->reach[p0 / 64] & in : 0;
+			uint64_t diff = ((x & in) ^ reached) | past;
+			while (diff) {
+				uint64_t j = (uint64_t)__builtin_ctzll(diff), p = p0 + j;
+				diff &= diff - 1;
+				if ((past >> j) & 1)
 					problem(v, "page %llu: marked used past the end of the image",
 						(unsigned long long)p);
-				continue;
-			}
-			bool reached = (v->reach[p / 64] >> (p % 64)) & 1;
-			if (used && !reached) {
-				v->rep->leaked_pages++;
-				problem(v, "page %llu: marked used but nothing refers to it",
-					(unsigned long long)p);
-			} else if (!used && reached) {
-				problem(v, "page %llu: in use but marked free",
-					(unsigned long long)p);
+				else if ((x >> j) & 1) {
+					v->rep->leaked_pages++;
+					problem(v, "page %llu: marked used but nothing refers to it",
+						(unsigned long long)p);
+				} else {
+					problem(v, "page %llu: in use but marked free",
+						(unsigned long long)p);
+				}
 			}
 		}
 		used_total += used_here;
