@@ -39,6 +39,7 @@
 
 /* pages a row change may copy or split: a path of a deep tree, twice */
 enum { ROW_PAGES = 6, OP_PAGES = 4 };
+#define PENDING_COMMIT (64ull << 20) /* freed bytes waiting that ask for a commit */
 
 static void batch_break(struct sfs *sfs, int err, const char *what)
 {
@@ -81,8 +82,14 @@ static int tx_begin(struct sfs *sfs, unsigned nrows, uint64_t bytes, bool grow)
 			/* deletes may use the store's reserve for them */
 			r = grow ? store_txn_reserve(sfs->txn, need)
 				 : store_txn_reserve_free(sfs->txn, need);
-			if (r == 0)
+			if (r == 0) {
+				/* space freed by this batch is reusable only once it is
+				 * durable: under delete/write churn commit early rather
+				 * than grow the image by commit= seconds of writes */
+				if (store_pending_bytes(sfs->txn) > PENDING_COMMIT)
+					sfs_batch_commit_soon(sfs);
 				return 0;
+			}
 			pthread_rwlock_unlock(&sfs->tree);
 		}
 		if (r != -ENOSPC || attempt > 0)
@@ -271,6 +278,19 @@ int sfs_batch_sync_all(struct sfs *sfs)
 
 /* ---- the commit thread [L5] --------------------------------------------------- */
 
+void sfs_batch_commit_soon(struct sfs *sfs)
+{
+	if (!sfs->cthread_started)
+		return;
+	pthread_mutex_lock(&sfs->cmu);
+	if (!sfs->cnow) {
+		sfs->cnow = true;
+		sfs->ckick = true;
+		pthread_cond_signal(&sfs->ccv);
+	}
+	pthread_mutex_unlock(&sfs->cmu);
+}
+
 void sfs_batch_kick(struct sfs *sfs)
 {
 	if (!sfs->cthread_started)
@@ -295,14 +315,18 @@ static void *committer(void *arg)
 		if (!sfs->ckick)
 			pthread_cond_timedwait(&sfs->ccv, &sfs->cmu, &next);
 		sfs->ckick = false;
+		bool early = sfs->cnow;
+		sfs->cnow = false;
 		if (sfs->cstop)
 			break;
 		pthread_mutex_unlock(&sfs->cmu);
 
 		sfs_reclaim_run(sfs);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec > next.tv_sec ||
-		    (now.tv_sec == next.tv_sec && now.tv_nsec >= next.tv_nsec)) {
+		if (early) {
+			sfs_sync(sfs, 0); /* what the batch freed becomes reusable */
+		} else if (now.tv_sec > next.tv_sec ||
+			   (now.tv_sec == next.tv_sec && now.tv_nsec >= next.tv_nsec)) {
 			sfs_data_flush_all(sfs); /* [D5] */
 			sfs_sync(sfs, 0);
 			clock_gettime(CLOCK_MONOTONIC, &next);

@@ -190,6 +190,8 @@ int sfs_sync_inode(struct sfs *sfs, struct sfs_inode *i);
 int sfs_sync_op(struct sfs *sfs, uint64_t txid);
 /* Wake the commit thread (reclaim queue, memory pressure). */
 void sfs_batch_kick(struct sfs *sfs);
+/* Ask the commit thread for a durable commit now (tree lock held). */
+void sfs_batch_commit_soon(struct sfs *sfs);
 /* Flush everything and commit durably (unmount, SYNC). */
 int sfs_batch_sync_all(struct sfs *sfs);
 
@@ -283,6 +285,7 @@ struct sfs {
 	pthread_mutex_t cmu;
 	pthread_cond_t ccv;
 	bool cstop, ckick;
+	bool cnow; /* commit durably at the next wake-up (freed space waits) */
 	bool cthread_started;
 	pthread_t cthread;
 

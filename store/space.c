@@ -44,6 +44,13 @@ int store_stats(store_txn *txn, struct store_stats *st)
 	return 0;
 }
 
+uint64_t store_pending_bytes(store_txn *txn)
+{
+	store *s = txn->s;
+	uint64_t pages = txn->write ? s->alloc.pending_pages : atomic_load(&s->pub_pending_pages);
+	return pages << s->page_shift;
+}
+
 static bool bit_used(store_txn *txn, uint64_t p, int *err)
 {
 	uint64_t bpb = alloc_bits_per_page(txn->s);

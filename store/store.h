@@ -437,6 +437,14 @@ struct store_stats {
 /** Figures for the state txn sees (with a write txn: including its changes). */
 int store_stats(store_txn *txn, struct store_stats *out);
 
+/**
+ * Bytes freed but not yet reusable, as txn sees them — cheap (no scan). They
+ * become reusable once the commits that freed them are durable and older
+ * snapshots end: a writer that sees this grow large should commit durably
+ * rather than let the file grow.
+ */
+uint64_t store_pending_bytes(store_txn *txn);
+
 /** What occupies a region of the image. */
 enum store_extent_kind {
 	STORE_EXT_HEADER,  /**< the commit slots */
