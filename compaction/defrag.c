@@ -3,8 +3,9 @@
  * another in offset order, so that a sequential read of the file is a
  * sequential read of the image. The chunks move to the lowest free run that
  * holds them all (in segments of SEG_CHUNKS chunks for large files); when
- * the image has no such run, nothing moves: defragmenting never grows the
- * image.
+ * the image has no such run, to a new run at its end — the image grows by
+ * the file's size within max_size and the disk's free space (else ENOSPC,
+ * nothing moved), and a later compaction pass gives the old homes back.
  */
 #include "compact_int.h"
 

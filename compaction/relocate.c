@@ -243,8 +243,9 @@ int compact_move_blobs(struct compact *c, const uint64_t *ids, size_t n, uint64_
 	int r = compact_step_begin(c, 64u << 10, &txn);
 	if (r < 0)
 		goto out;
+	uint64_t below = 0; /* with run = UINT64_MAX: the run starts below this */
 	if (run == UINT64_MAX) {
-		/* the lowest run inside the image that holds them all: never grow */
+		/* the lowest run inside the image that holds them all ... */
 		uint64_t total = 0;
 		for (size_t i = 0; i < n && r == 0; i++) {
 			struct store_blob_info b;
@@ -253,10 +254,18 @@ int compact_move_blobs(struct compact *c, const uint64_t *ids, size_t n, uint64_
 		}
 		if (r == 0)
 			r = store_find_free(txn, total ? total : 1, UINT64_MAX, &run);
+		/* ... or, if none does, one at the end: the image grows within
+		 * max_size and the disk's free space (else -ENOSPC, nothing
+		 * moved); a later pass gives the old homes back */
+		if (r == -ENOSPC) {
+			r = 0;
+			run = UINT64_MAX;
+			below = UINT64_MAX;
+		}
 	}
 	/* the whole run is taken at once, so the blobs end up contiguous */
 	if (r == 0)
-		r = store_blob_move_begin_run(txn, ids, n, run, 0, m.mv);
+		r = store_blob_move_begin_run(txn, ids, n, run, below, m.mv);
 	if (r == 0) {
 		m.n = n;
 		r = store_txn_begin(s, STORE_TXN_READ, &m.pin);

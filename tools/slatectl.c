@@ -87,12 +87,9 @@ static int open_mount(const char *path)
 	return fd;
 }
 
-/* ioctl with the errors a user can act on spelled out. */
-static int ctl(int fd, const char *path, unsigned long cmd, void *arg)
+/* An ioctl's error, spelled out for what a user can do about it. */
+static void report(const char *path, int e)
 {
-	if (ioctl(fd, cmd, arg) == 0)
-		return 0;
-	int e = errno;
 	switch (e) {
 	case ENOTTY:
 	case ENOSYS:
@@ -114,6 +111,14 @@ static int ctl(int fd, const char *path, unsigned long cmd, void *arg)
 	default:
 		fprintf(stderr, "slatectl: %s: %s\n", path, strerror(e));
 	}
+}
+
+static int ctl(int fd, const char *path, unsigned long cmd, void *arg)
+{
+	if (ioctl(fd, cmd, arg) == 0)
+		return 0;
+	int e = errno;
+	report(path, e);
 	errno = e;
 	return -1;
 }
@@ -458,10 +463,13 @@ static int cmd_defrag(int argc, char **argv)
 		}
 		struct slatefs_defrag_args a;
 		memset(&a, 0, sizeof(a));
-		if (ctl(fd, argv[i], SLATEFS_IOC_DEFRAG, &a) < 0) {
+		if (ioctl(fd, SLATEFS_IOC_DEFRAG, &a) < 0) {
 			if (errno == ENOSPC)
-				fprintf(stderr, "slatectl: %s: no free run in the image holds it "
-						"(compact first)\n", argv[i]);
+				fprintf(stderr, "slatectl: %s: no room to lay it out in order (the "
+						"image is at max_size or the disk is full)\n",
+					argv[i]);
+			else
+				report(argv[i], errno);
 			rc = 1;
 		} else if (json) {
 			printf("%s{\"file\":\"%s\",\"chunks\":%" PRIu64 ",\"runs_before\":%" PRIu64
