@@ -56,6 +56,7 @@ struct ck {
 	size_t nb, bslots;
 	uint64_t done, total, last_tick;
 	bool multi_named;      /* some directory has more than one entry */
+	uint64_t chunk_blob_bytes; /* length of the blobs chunks use, each once */
 	const char *table;     /* name of the table being walked */
 };
 
@@ -175,12 +176,13 @@ static int blob_count(struct ck *ck, uint64_t id)
 	size_t s = hslot(id, ck->bslots);
 	while (ck->bkeys[s] && ck->bkeys[s] != id)
 		s = (s + 1) & (ck->bslots - 1);
-	if (!ck->bkeys[s]) {
+	bool first = !ck->bkeys[s];
+	if (first) {
 		ck->bkeys[s] = id;
 		ck->nb++;
 	}
 	ck->bvals[s]++;
-	return 0;
+	return first;
 }
 
 /* Walk a whole table: cb(key, value) for every row. */
@@ -482,6 +484,8 @@ static int p_chunk(struct ck *ck, const uint8_t *k, size_t kl, const uint8_t *v,
 		int br = blob_count(ck, id);
 		if (br < 0)
 			return br;
+		if (br)
+			ck->chunk_blob_bytes += bi.length;
 	}
 	if (!e) {
 		bad(ck, &f, "chunk %llu of missing inode %llu", (unsigned long long)idx,
@@ -719,7 +723,9 @@ static int check_blob_refs(struct ck *ck)
 }
 
 /*
- * Leaked blobs: those no chunk row uses. Values too long for a leaf live in
+ * Leaked blobs: those no chunk row uses (looked for only when the store's
+ * byte counts say some blob is neither a chunk's nor a row's value, since the
+ * walk of the space map is O(image)). Values too long for a leaf live in
  * blobs too (a long symlink target, a big xattr); the store does not say
  * which blob a row holds, so a blob counts as a row's when some row's value
  * has its length and its bytes. A leaked blob identical to a row's value is
@@ -828,10 +834,36 @@ static int leak_table(void *ctx, const struct store_table_info *ti)
 	return r == -ENOENT ? 0 : r;
 }
 
+static int sum_overflow(void *ctx, const struct store_table_info *ti)
+{
+	*(uint64_t *)ctx += ti->overflow_bytes;
+	return 0;
+}
+
+/*
+ * Whether some blob may be leaked, from the store's counters: the bytes of
+ * all blobs, less those chunks use and those of long row values. Leaked
+ * blobs of no bytes hold no pages and are not looked for.
+ */
+static int maybe_leaked(struct ck *ck, bool *maybe)
+{
+	struct store_stats st;
+	uint64_t values = 0;
+	int r = store_stats(ck->txn, &st);
+	if (r == 0)
+		r = store_table_list(ck->txn, sum_overflow, &values);
+	*maybe = r < 0 || st.blob_logical_bytes != ck->chunk_blob_bytes + values;
+	return r;
+}
+
 static int check_leaked_blobs(struct ck *ck)
 {
 	struct leak l = {.ck = ck};
-	int r = store_space_map(ck->txn, leak_extent, &l);
+	bool maybe = true;
+	int r = maybe_leaked(ck, &maybe);
+	if (r < 0 || !maybe)
+		return r;
+	r = store_space_map(ck->txn, leak_extent, &l);
 
 	if (r == 0 && l.n) {
 		qsort(l.c, l.n, sizeof(*l.c), cand_cmp);

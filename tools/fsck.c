@@ -59,6 +59,7 @@ struct fsck {
 	/* every sentence printed so far (later rounds print only new ones) */
 	char **seen;
 	size_t nseen, capseen;
+	size_t new_msgs; /* sentences first seen in the current round */
 	int answer[SFS_FIX_COUNT]; /* 0 not asked, 1 yes, -1 no */
 	bool yes_all;
 	struct store_verify_report vr;
@@ -129,22 +130,43 @@ static void bar_draw(void *ctx, uint64_t done, uint64_t total)
 
 /* ---- findings --------------------------------------------------------------------- */
 
+/* Every sentence printed: a hash set (open addressing), so that a damaged
+   image with many problems is not checked in quadratic time. */
+static uint64_t str_hash(const char *p)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	return h;
+}
+
 static bool seen_before(struct fsck *k, const char *msg)
 {
-	for (size_t i = 0; i < k->nseen; i++)
-		if (strcmp(k->seen[i], msg) == 0)
-			return true;
-	if (k->nseen == k->capseen) {
-		size_t nc = k->capseen ? k->capseen * 2 : 64;
-		char **t = realloc(k->seen, nc * sizeof(*t));
+	if (2 * (k->nseen + 1) > k->capseen) {
+		size_t nc = k->capseen ? k->capseen * 2 : 256;
+		char **t = calloc(nc, sizeof(*t));
 		if (!t)
 			return false;
+		for (size_t i = 0; i < k->capseen; i++) {
+			if (!k->seen[i])
+				continue;
+			size_t j = str_hash(k->seen[i]) & (nc - 1);
+			while (t[j])
+				j = (j + 1) & (nc - 1);
+			t[j] = k->seen[i];
+		}
+		free(k->seen);
 		k->seen = t;
 		k->capseen = nc;
 	}
-	k->seen[k->nseen] = strdup(msg);
-	if (k->seen[k->nseen])
+	size_t j = str_hash(msg) & (k->capseen - 1);
+	for (; k->seen[j]; j = (j + 1) & (k->capseen - 1))
+		if (strcmp(k->seen[j], msg) == 0)
+			return true;
+	k->seen[j] = strdup(msg);
+	if (k->seen[j])
 		k->nseen++;
+	k->new_msgs++;
 	return false;
 }
 
@@ -285,6 +307,7 @@ static int check(struct fsck *k)
 	k->n = 0;
 	k->store_damage = 0;
 	k->nbad = 0;
+	k->new_msgs = 0;
 	memset(&k->cr, 0, sizeof(k->cr));
 	int r = check_slots(k);
 	if (r < 0)
@@ -370,6 +393,7 @@ static int next_stage(struct fsck *k, bool enabled[SFS_FIX_COUNT])
 /* Check, repair a stage, check again, ... Returns the problems left, or <0. */
 static int64_t check_and_repair(struct fsck *k, uint64_t *applied)
 {
+	size_t last_n = 0;
 	*applied = 0;
 	for (int round = 0;; round++) {
 		int r = check(k);
@@ -377,6 +401,9 @@ static int64_t check_and_repair(struct fsck *k, uint64_t *applied)
 			return r;
 		if (!k->repair)
 			break;
+		if (round > 0 && k->new_msgs == 0 && k->n == last_n)
+			break; /* the last repairs changed nothing the check sees */
+		last_n = k->n;
 		if (k->store_damage) {
 			printf("%s: the store is damaged in a way fsck cannot repair (%llu "
 			       "problem(s)): nothing was repaired; restore from a backup, or copy "
@@ -562,7 +589,7 @@ int main(int argc, char **argv)
 	bar_clear(&k);
 	if (left >= 0 && cr < 0 && applied)
 		left = cr;
-	for (size_t i = 0; i < k.nseen; i++)
+	for (size_t i = 0; i < k.capseen; i++)
 		free(k.seen[i]);
 	free(k.seen);
 	free(k.bad_blobs);
