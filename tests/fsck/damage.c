@@ -12,6 +12,8 @@
  *   drop-cookie PATH            delete only the entry's cookie row
  *   set-type PATH T             the entry says type T
  *   set-nlink PATH N | set-size PATH N | set-blocks PATH N | set-parent PATH N
+ *   set-next-cookie PATH N      a directory's next readdir cookie
+ *   stray-cookie PATH           a cookie row (999) in directory PATH, no entry
  *   drop-inode PATH             delete the inode row only
  *   unlink-quietly PATH         delete the entry, nlink 0, no orphan row
  *   orphan-row INO              an orphan row for INO
@@ -271,6 +273,8 @@ int main(int argc, char **argv)
 			a.blocks = v;
 		else if (strcmp(cmd, "set-parent") == 0)
 			a.parent = v;
+		else if (strcmp(cmd, "set-next-cookie") == 0)
+			a.next_cookie = v;
 		else
 			die(cmd, -EINVAL);
 		put_attr(e.ino, &a, row, len);
@@ -290,6 +294,15 @@ int main(int argc, char **argv)
 		a = get_attr(e.dir, row, &len);
 		a.size--;
 		put_attr(e.dir, &a, row, len);
+	} else if (strcmp(cmd, "stray-cookie") == 0) {
+		uint8_t key[16], cv[9 + 5] = {0};
+		ARGS(1);
+		resolve(argv[3], &e);
+		sfs_put_le64(cv, e.ino);
+		cv[8] = DT_REG;
+		memcpy(cv + 9, "ghost", 5);
+		ck("put cookie", store_put(txn, t.dircookie, key, sfs_key_ino2(key, e.ino, 999), cv,
+					   sizeof(cv), 0));
 	} else if (strcmp(cmd, "orphan-row") == 0) {
 		uint8_t key[8];
 		ARGS(1);

@@ -225,6 +225,20 @@ test_expect_success 'an entry without its readdir cookie row' '
 	on_mount eval "intact && ls \"\$MNT/d\" | grep -qx a"
 '
 
+test_expect_success 'a readdir cookie row no entry owns is removed' '
+	damaged stray-cookie /d &&
+	detected "directory $(ino_of /d): cookie row 999 has no matching entry" &&
+	repaired &&
+	on_mount eval "intact && test \$(ls \"\$MNT/d\" | wc -l) = 4"
+'
+
+test_expect_success 'a next readdir cookie below the cookies in use is raised' '
+	damaged set-next-cookie /d 2 &&
+	detected "directory $(ino_of /d): next cookie 2, but its entries use cookies up to [0-9]+" &&
+	repaired &&
+	on_mount eval "intact && touch \"\$MNT/d/newer\" && test \$(ls \"\$MNT/d\" | wc -l) = 5"
+'
+
 test_expect_success 'an inode row removed: its entry and chunks go, shared blobs stay' '
 	ino=$(ino_of /d/big) &&
 	damaged drop-inode /d/big &&
@@ -255,6 +269,13 @@ test_expect_success 'a chunk row of a missing inode is removed, its blob freed' 
 	repaired &&
 	grep -q "no chunk or row references it" y.out &&
 	grep -q "blob [0-9]* deleted" y.out &&
+	on_mount intact
+'
+
+test_expect_success 'a chunk row of a directory is removed' '
+	damaged chunk-for "$(ino_of /d)" &&
+	detected "chunk 0 of inode $(ino_of /d), which is not a regular file" &&
+	repaired &&
 	on_mount intact
 '
 
