@@ -37,6 +37,13 @@ unsigned tu_scale(void)
 	return v >= 1 ? (unsigned)v : 1;
 }
 
+unsigned tu_shrink(void)
+{
+	const char *s = getenv("SLATEFS_TEST_SHRINK");
+	long v = s ? strtol(s, NULL, 10) : 1;
+	return v >= 1 ? (unsigned)v : 1;
+}
+
 uint64_t tu_seed(void)
 {
 	return tu_base_seed;

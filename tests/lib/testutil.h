@@ -23,6 +23,9 @@ int tu_main(int argc, char **argv, int (*fn)(void));
 
 /** SLATEFS_TEST_SCALE (default 1, at least 1). */
 unsigned tu_scale(void);
+/* SLATEFS_TEST_SHRINK (default 1): the sanitizer run divides the longest
+   CPU-bound tests by it; the plain run keeps their full size. */
+unsigned tu_shrink(void);
 
 /** The test's base seed: SLATEFS_TEST_SEED or a fresh random one (printed). */
 uint64_t tu_seed(void);

@@ -535,12 +535,13 @@ static int run(void)
 	unsigned scale = tu_scale();
 	double t0 = tu_now();
 
-	campaign(0, 4096, 110 * scale, 2000 * scale);
-	campaign(1, 8192, 60 * scale, 1000 * scale);
+	unsigned sh = tu_shrink();
+	campaign(0, 4096, 240 * scale / sh, 3000 * scale / sh);
+	campaign(1, 8192, 120 * scale / sh, 1500 * scale / sh);
 	printf("crash points checked: %u (%u opened a state newer than the last durable commit; %u "
 	       "took a new commit after recovery), %.1f s\n",
 	       checked, opened_newer, post_writes, tu_now() - t0);
-	CHECKF(checked >= 1000 || getenv("SLATEFS_CRASH_POINT") || getenv("SLATEFS_CRASH_CAMPAIGN"),
+	CHECKF(checked >= 1000 / tu_shrink() || getenv("SLATEFS_CRASH_POINT") || getenv("SLATEFS_CRASH_CAMPAIGN"),
 	       "only %u crash points were checked", checked);
 	log_reset();
 	free(lg.r);
