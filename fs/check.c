@@ -34,6 +34,7 @@ struct ent {
 	uint64_t ino;
 	struct sfs_attr a;
 	uint64_t links, subdirs, entries, dirlinks, parent_seen, stored, max_cookie;
+	uint64_t name_dir, name_cookie; /* an entry naming it, for its path */
 	bool orphan;
 	bool in_parent; /* directories: an entry in a.parent names it */
 	bool kept;      /* directories named twice: the entry kept was seen */
@@ -102,6 +103,47 @@ static void tick(struct ck *ck)
 		ck->last_tick = ck->done;
 		ck->cb->progress(ck->cb->ctx, ck->done, ck->total);
 	}
+}
+
+static struct ent *find(struct ck *ck, uint64_t ino);
+
+/*
+ * " (/a/b)", the path of inode ino for a sentence, from the first entry
+ * naming each inode on the way up (its cookie row holds the name); "" if it
+ * has none, or the way up does not reach the root. One result at a time.
+ */
+static const char *where(struct ck *ck, uint64_t ino)
+{
+	static char out[SFS_NAME_MAX * 4 + 8];
+	char path[sizeof(out) - 4];
+	size_t len = 0;
+	struct ent *e = find(ck, ino);
+
+	if (ino == SFS_ROOT_INO)
+		return " (/)";
+	path[0] = 0;
+	for (int depth = 0; e && e->ino != SFS_ROOT_INO; depth++) {
+		uint8_t key[16], cv[9 + SFS_NAME_MAX];
+		size_t cl = 0;
+		if (!e->name_dir || depth == 64 ||
+		    store_get(ck->txn, ck->t.dircookie, key,
+			      sfs_key_ino2(key, e->name_dir, e->name_cookie), cv, sizeof(cv),
+			      &cl) < 0 ||
+		    cl < 10 || cl > sizeof(cv) || sfs_get_le64(cv) != e->ino)
+			return "";
+		size_t nl = cl - 9;
+		if (len + nl + 1 >= sizeof(path))
+			return "";
+		memmove(path + nl + 1, path, len + 1);
+		path[0] = '/';
+		memcpy(path + 1, cv + 9, nl);
+		len += nl + 1;
+		e = find(ck, e->name_dir);
+	}
+	if (!e)
+		return "";
+	snprintf(out, sizeof(out), " (%s)", path);
+	return out;
 }
 
 static size_t hslot(uint64_t key, size_t n)
@@ -338,6 +380,10 @@ static int p_dirent(struct ck *ck, const uint8_t *k, size_t kl, const uint8_t *v
 		    (unsigned long long)parent, name);
 	} else {
 		ce->links++;
+		if (!ce->name_dir) {
+			ce->name_dir = parent;
+			ce->name_cookie = cookie;
+		}
 		if (v[8] != sfs_dtype(ce->a.mode)) {
 			struct sfs_finding f = fx_row(SFS_FIX_ENTRY_TYPE, ck->t.dirent, k, kl);
 			f.dir = parent;
@@ -503,9 +549,10 @@ static int p_chunk(struct ck *ck, const uint8_t *k, size_t kl, const uint8_t *v,
 		return 0;
 	}
 	if (r == -ENOENT) {
-		bad(ck, &f, "inode %llu chunk %llu: blob %llu is missing (its data is lost: "
+		bad(ck, &f, "inode %llu%s chunk %llu: blob %llu is missing (its data is lost: "
 			    "the chunk becomes a hole)",
-		    (unsigned long long)ino, (unsigned long long)idx, (unsigned long long)id);
+		    (unsigned long long)ino, where(ck, ino), (unsigned long long)idx,
+		    (unsigned long long)id);
 		return 0;
 	}
 	e->stored += bi.stored;
@@ -516,15 +563,15 @@ static int p_chunk(struct ck *ck, const uint8_t *k, size_t kl, const uint8_t *v,
 	if (live > cs)
 		live = cs;
 	if (live == 0) {
-		bad(ck, &f, "inode %llu chunk %llu: past the end of file (size %llu), %llu bytes "
+		bad(ck, &f, "inode %llu%s chunk %llu: past the end of file (size %llu), %llu bytes "
 			    "stored past its size",
-		    (unsigned long long)ino, (unsigned long long)idx, (unsigned long long)e->a.size,
-		    (unsigned long long)bi.length);
+		    (unsigned long long)ino, where(ck, ino), (unsigned long long)idx,
+		    (unsigned long long)e->a.size, (unsigned long long)bi.length);
 	} else if (bi.length > live) {
 		f.fix = SFS_FIX_CHUNK_TRIM;
 		f.val = live;
-		bad(ck, &f, "inode %llu chunk %llu: %llu bytes stored past its size %llu",
-		    (unsigned long long)ino, (unsigned long long)idx,
+		bad(ck, &f, "inode %llu%s chunk %llu: %llu bytes stored past its size %llu",
+		    (unsigned long long)ino, where(ck, ino), (unsigned long long)idx,
 		    (unsigned long long)bi.length, (unsigned long long)e->a.size);
 	}
 	return 0;
@@ -588,29 +635,34 @@ static void check_dir(struct ck *ck, struct ent *e)
 	}
 	if (e->a.nlink == 0 && e->ino != SFS_ROOT_INO) {
 		f = fx_set(SFS_FIX_NLINK, e->ino, 2 + e->subdirs);
-		bad(ck, &f, "directory %llu: nlink 0, but an entry names it", ino);
+		bad(ck, &f, "directory %llu%s: nlink 0, but an entry names it", ino,
+		    where(ck, e->ino));
 	} else if (e->a.nlink != 2 + e->subdirs) {
 		f = fx_set(SFS_FIX_NLINK, e->ino, 2 + e->subdirs);
-		bad(ck, &f, "directory %llu: nlink %u, but it has %llu subdirectories", ino,
-		    e->a.nlink, (unsigned long long)e->subdirs);
+		bad(ck, &f, "directory %llu%s: nlink %u, but it has %llu subdirectories", ino,
+		    where(ck, e->ino), e->a.nlink, (unsigned long long)e->subdirs);
 	}
 	if (e->a.size != e->entries) {
 		f = fx_set(SFS_FIX_DIR_SIZE, e->ino, e->entries);
-		bad(ck, &f, "directory %llu: size %llu, but it has %llu entries", ino,
-		    (unsigned long long)e->a.size, (unsigned long long)e->entries);
+		bad(ck, &f, "directory %llu%s: size %llu, but it has %llu entries", ino,
+		    where(ck, e->ino), (unsigned long long)e->a.size,
+		    (unsigned long long)e->entries);
 	}
 	uint64_t want_parent = e->ino == SFS_ROOT_INO ? SFS_ROOT_INO : e->parent_seen;
 	if (e->dirlinks <= 1 && e->a.parent != want_parent) {
 		f = fx_set(SFS_FIX_DIR_PARENT, e->ino, want_parent);
-		bad(ck, &f, "directory %llu: parent %llu, but it is in %llu", ino,
-		    (unsigned long long)e->a.parent, (unsigned long long)want_parent);
+		bad(ck, &f, "directory %llu%s: parent %llu, but it is in %llu", ino,
+		    where(ck, e->ino), (unsigned long long)e->a.parent,
+		    (unsigned long long)want_parent);
 	}
 	if (e->a.next_cookie < SFS_COOKIE_FIRST || e->a.next_cookie <= e->max_cookie) {
 		uint64_t want = e->max_cookie >= SFS_COOKIE_FIRST ? e->max_cookie + 1
 								  : SFS_COOKIE_FIRST;
 		f = fx_set(SFS_FIX_NEXT_COOKIE, e->ino, want);
-		bad(ck, &f, "directory %llu: next cookie %llu, but its entries use cookies up to %llu",
-		    ino, (unsigned long long)e->a.next_cookie, (unsigned long long)e->max_cookie);
+		bad(ck, &f,
+		    "directory %llu%s: next cookie %llu, but its entries use cookies up to %llu",
+		    ino, where(ck, e->ino), (unsigned long long)e->a.next_cookie,
+		    (unsigned long long)e->max_cookie);
 	}
 }
 
@@ -681,15 +733,16 @@ static void check_counts(struct ck *ck)
 				check_lost(ck, e);
 		} else if (e->a.nlink != e->links) {
 			f = fx_set(SFS_FIX_NLINK, e->ino, e->links);
-			bad(ck, &f, "inode %llu: nlink %u, but %llu entries name it", ino, e->a.nlink,
-			    (unsigned long long)e->links);
+			bad(ck, &f, "inode %llu%s: nlink %u, but %llu entries name it", ino,
+			    where(ck, e->ino), e->a.nlink, (unsigned long long)e->links);
 		}
 		if (S_ISREG(e->a.mode) && !e->orphan) {
 			uint64_t want = (e->a.flags & SFS_IF_INLINE) ? e->a.inline_len : e->stored;
 			if (e->a.blocks != want) {
 				f = fx_set(SFS_FIX_BLOCKS, e->ino, want);
-				bad(ck, &f, "inode %llu: %llu bytes stored, its row says %llu", ino,
-				    (unsigned long long)want, (unsigned long long)e->a.blocks);
+				bad(ck, &f, "inode %llu%s: %llu bytes stored, its row says %llu", ino,
+				    where(ck, e->ino), (unsigned long long)want,
+				    (unsigned long long)e->a.blocks);
 			}
 		}
 	}

@@ -169,7 +169,7 @@ test_expect_success 'an entry removed: the inode is lost, and goes to /lost+foun
 	ino=$(ino_of /d/big) &&
 	damaged drop-entry /d/big &&
 	detected "inode $ino is lost: nlink 1, but 0 entries name it" &&
-	grep -q "directory $(ino_of /d): size 4, but it has 3 entries" n.out &&
+	grep -q "directory $(ino_of /d) (/d): size 4, but it has 3 entries" n.out &&
 	repaired &&
 	grep -q "inode $ino is now /lost+found/#$ino" y.out &&
 	on_mount eval "intact d/big && in_lost_found $ino d/big"
@@ -185,28 +185,28 @@ test_expect_success 'an unlinked inode without an orphan row goes to /lost+found
 
 test_expect_success 'a wrong nlink of a file is set to its entries' '
 	damaged set-nlink /d/a 5 &&
-	detected "inode $(ino_of /d/a): nlink 5, but 2 entries name it" &&
+	detected "inode $(ino_of /d/a) \(/d/a\): nlink 5, but 2 entries name it" &&
 	repaired &&
 	on_mount eval "intact && test \$(stat -c %h \"\$MNT/d/a\") = 2"
 '
 
 test_expect_success 'a wrong nlink of a directory is set to 2 + its subdirectories' '
 	damaged set-nlink /d 7 &&
-	detected "directory $(ino_of /d): nlink 7, but it has 1 subdirectories" &&
+	detected "directory $(ino_of /d) \(/d\): nlink 7, but it has 1 subdirectories" &&
 	repaired &&
 	on_mount eval "intact && test \$(stat -c %h \"\$MNT/d\") = 3"
 '
 
 test_expect_success 'a wrong directory size is set to its entries' '
 	damaged set-size /d 40 &&
-	detected "directory $(ino_of /d): size 40, but it has 4 entries" &&
+	detected "directory $(ino_of /d) \(/d\): size 40, but it has 4 entries" &&
 	repaired &&
 	on_mount intact
 '
 
 test_expect_success 'a wrong parent of a directory is set to the one holding it' '
 	damaged set-parent /d/sub 1 &&
-	detected "directory $(ino_of /d/sub): parent 1, but it is in $(ino_of /d)" &&
+	detected "directory $(ino_of /d/sub) \(/d/sub\): parent 1, but it is in $(ino_of /d)" &&
 	repaired &&
 	on_mount intact
 '
@@ -234,7 +234,7 @@ test_expect_success 'a readdir cookie row no entry owns is removed' '
 
 test_expect_success 'a next readdir cookie below the cookies in use is raised' '
 	damaged set-next-cookie /d 2 &&
-	detected "directory $(ino_of /d): next cookie 2, but its entries use cookies up to [0-9]+" &&
+	detected "directory $(ino_of /d) \(/d\): next cookie 2, but its entries use cookies up to [0-9]+" &&
 	repaired &&
 	on_mount eval "intact && touch \"\$MNT/d/newer\" && test \$(ls \"\$MNT/d\" | wc -l) = 5"
 '
@@ -281,7 +281,7 @@ test_expect_success 'a chunk row of a directory is removed' '
 
 test_expect_success 'a chunk past the end of file is removed' '
 	damaged chunk-past-eof /e/tail &&
-	detected "inode $(ino_of /e/tail) chunk 4: past the end of file" &&
+	detected "inode $(ino_of /e/tail) \(/e/tail\) chunk 4: past the end of file" &&
 	repaired &&
 	on_mount eval "intact && test \$(stat -c %s \"\$MNT/e/tail\") = 100000"
 '
@@ -293,7 +293,7 @@ grown_tail_is_zero() {
 }
 test_expect_success 'a chunk holding bytes past the end of file is cut' '
 	damaged chunk-tail /e/tail &&
-	detected "inode $(ino_of /e/tail) chunk 1: 65536 bytes stored past its size 100000" &&
+	detected "inode $(ino_of /e/tail) \(/e/tail\) chunk 1: 65536 bytes stored past its size 100000" &&
 	repaired &&
 	on_mount eval "intact && grown_tail_is_zero"
 '
@@ -308,7 +308,7 @@ test_expect_success 'a chunk whose blob is missing becomes a hole' '
 	fs_mount -o ro && cp "$MNT/e/tail" tail.orig && fs_umount &&
 	cp "$BASE" "$IMG" &&
 	damaged drop-blob /e/tail 1 &&
-	detected "inode $(ino_of /e/tail) chunk 1: blob [0-9]+ is missing" &&
+	detected "inode $(ino_of /e/tail) \(/e/tail\) chunk 1: blob [0-9]+ is missing" &&
 	repaired &&
 	on_mount eval "intact e/tail && tail_is_holed"
 '
@@ -386,7 +386,7 @@ test_expect_success 'a next inode number below those in use is raised' '
 
 test_expect_success 'wrong stored bytes of a file are set to its chunks' '
 	damaged set-blocks /d/big 4 &&
-	detected "inode $(ino_of /d/big): 300000 bytes stored, its row says 4" &&
+	detected "inode $(ino_of /d/big) \(/d/big\): 300000 bytes stored, its row says 4" &&
 	repaired &&
 	on_mount eval "intact && test \$(stat -c %b \"\$MNT/d/big\") -ge 586"
 '
