@@ -404,6 +404,13 @@ static int64_t check_and_repair(struct fsck *k, uint64_t *applied)
 		if (round > 0 && k->new_msgs == 0 && k->n == last_n)
 			break; /* the last repairs changed nothing the check sees */
 		last_n = k->n;
+		if (k->store_damage && *applied) {
+			/* the repairs must have gone wrong: keep none of them */
+			fprintf(stderr, "fsck.slatefs: %s: the store reads as damaged after the "
+					"repairs; nothing is changed\n",
+				k->img);
+			return -EIO;
+		}
 		if (k->store_damage) {
 			printf("%s: the store is damaged in a way fsck cannot repair (%llu "
 			       "problem(s)): nothing was repaired; restore from a backup, or copy "
