@@ -26,6 +26,7 @@
  */
 #include "store_int.h"
 
+#include <fcntl.h>
 #include <lz4.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -488,6 +489,14 @@ int store_blob_read_at(store *s, const struct store_blob_info *b, uint64_t off, 
 		if (r == 0)
 			*nread = n;
 		return r;
+	}
+	if (n >= (256u << 10)) {
+		/* a small header read, then the data: tell the kernel the whole
+		 * range at once, or its readahead takes us for a random reader */
+		uint64_t seg0 = off / BLOB_SEG * BLOB_SEG;
+		posix_fadvise(s->fd, (off_t)(b->pgno << s->page_shift),
+			      (off_t)(hdr_size(b->length) + (off + n - seg0) + BLOB_SEG),
+			      POSIX_FADV_WILLNEED);
 	}
 	uint8_t *hdr;
 	r = read_header(s, b, &hdr);

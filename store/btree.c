@@ -1191,6 +1191,8 @@ fail:
 struct store_cursor {
 	store_txn *txn;
 	store_table table;
+	struct tstate *t; /* the table's state in txn (stable: found again after
+	                     a change of the txn, in case it was dropped) */
 	uint64_t modcount;
 	bool valid;
 	int depth;
@@ -1215,6 +1217,7 @@ int store_cursor_open(store_txn *txn, store_table t, store_cursor **out)
 		return -ENOMEM;
 	c->txn = txn;
 	c->table = t;
+	c->t = ts;
 	*out = c;
 	return 0;
 }
@@ -1303,6 +1306,7 @@ static int cur_seek(store_cursor *c, enum store_seek how, const void *key, size_
 	int r = tab_get(c->txn, c->table, &t);
 	if (r < 0)
 		return r;
+	c->t = t;
 	c->valid = false;
 	c->depth = (int)t->r.depth;
 	if (t->r.depth == 0)
@@ -1401,11 +1405,7 @@ static int cur_move(store_cursor *c, int dir)
 		memcpy(k, c->key, kl);
 		return cur_seek(c, dir > 0 ? STORE_SEEK_GT : STORE_SEEK_LT, k, kl);
 	}
-	struct tstate *t;
-	int r = tab_get(c->txn, c->table, &t);
-	if (r < 0)
-		return r;
-	r = cur_step(c, t, dir);
+	int r = cur_step(c, c->t, dir);
 	if (r < 0) {
 		c->valid = false;
 		return r;

@@ -224,9 +224,13 @@ int tab_get(store_txn *txn, store_table id, struct tstate **out)
 	}
 	if (id < TID_FIRST_USER)
 		return -ENOENT;
-	pthread_mutex_lock(&txn->tabs_lock);
+	/* a read txn has one user at a time: only a write txn read by several
+	 * threads needs the lock */
+	if (txn->write)
+		pthread_mutex_lock(&txn->tabs_lock);
 	struct tstate *found = tab_find(txn, id);
-	pthread_mutex_unlock(&txn->tabs_lock);
+	if (txn->write)
+		pthread_mutex_unlock(&txn->tabs_lock);
 	if (found) {
 		if (found->dropped)
 			return -ENOENT;
