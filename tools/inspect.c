@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -225,6 +226,18 @@ static enum insp_kind kind_of(const struct store_extent *e)
 	return INSP_LEAKED;
 }
 
+/* Something wrong with what could be read: said on stderr and in JSON. */
+static void note(struct insp *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct insp *m, const char *fmt, ...)
+{
+	va_list ap;
+	if (m->nerrors == INSP_MAX_ERRORS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(m->errors[m->nerrors++], sizeof(m->errors[0]), fmt, ap);
+	va_end(ap);
+}
+
 static int build_map(struct insp *m, store_txn *txn, int fd)
 {
 	struct exts x = {0};
@@ -259,9 +272,29 @@ static int build_map(struct insp *m, store_txn *txn, int fd)
 			continue;
 		if (run.off + run.len > m->file_size)
 			run.len = m->file_size - run.off;
+		/* a damaged image: extents given twice are clipped, gaps shown */
+		if (run.off < map_end) {
+			uint64_t dup = map_end - run.off < run.len ? map_end - run.off : run.len;
+			m->overlap_bytes += dup;
+			run.off += dup;
+			run.len -= dup;
+			if (!run.len)
+				continue;
+		}
+		if (run.off > map_end) {
+			struct insp_run gap = {.off = map_end, .len = run.off - map_end,
+					       .kind = INSP_UNKNOWN, .table = -1};
+			add_split(m, &h, &hi, gap);
+		}
 		add_split(m, &h, &hi, run);
 		map_end = run.off + run.len;
 	}
+	if (m->overlap_bytes)
+		note(m, "the space map: %llu bytes are claimed twice (overlapping blobs?)",
+		     (unsigned long long)m->overlap_bytes);
+	if (m->kind_bytes[INSP_UNKNOWN])
+		note(m, "the space map: %llu bytes are missing from it",
+		     (unsigned long long)m->kind_bytes[INSP_UNKNOWN]);
 	if (map_end < m->file_size) {
 		struct insp_run run = {.off = map_end, .len = m->file_size - map_end,
 				       .kind = INSP_SLACK, .table = -1};
@@ -388,10 +421,8 @@ static int open_error(const char *img, int r)
    and why; the rest is still shown. */
 static void lost(struct insp *m, const char *what, int r)
 {
-	if (m->nerrors < INSP_MAX_ERRORS)
-		snprintf(m->errors[m->nerrors++], sizeof(m->errors[0]), "%s: %s%s%s%s", what,
-			 strerror(-r), last_store_msg[0] ? " (" : "", last_store_msg,
-			 last_store_msg[0] ? ")" : "");
+	note(m, "cannot read %s: %s%s%s%s", what, strerror(-r), last_store_msg[0] ? " (" : "",
+	     last_store_msg, last_store_msg[0] ? ")" : "");
 	last_store_msg[0] = 0;
 }
 
@@ -556,7 +587,7 @@ int main(int argc, char **argv)
 	/* damage: what could not be read is said, the rest shown, exit 1 */
 	int rc = m.nerrors ? 1 : 0;
 	for (int i = 0; i < m.nerrors; i++)
-		fprintf(stderr, "slatefs-inspect: %s: cannot read %s; run fsck.slatefs\n", m.path,
+		fprintf(stderr, "slatefs-inspect: %s: damaged: %s; run fsck.slatefs\n", m.path,
 			m.errors[i]);
 	if (json) {
 		insp_print_json(stdout, &m);

@@ -24,6 +24,7 @@ enum insp_kind {
 	INSP_PUNCHED, /* free pages whose blocks were released (a hole) */
 	INSP_LEAKED,  /* marked used, reached by nothing (fsck repairs) */
 	INSP_SLACK,   /* past the committed state's end: grown, never committed */
+	INSP_UNKNOWN, /* a gap the store's map left (a damaged image) */
 	INSP_NKINDS,
 };
 
@@ -68,6 +69,7 @@ struct insp {
 	size_t nruns, runcap;
 	uint64_t kind_bytes[INSP_NKINDS];
 	uint64_t sparse_used_bytes; /* used pages that read as a hole */
+	uint64_t overlap_bytes;     /* extents the store's map gave twice (damage) */
 	uint64_t interior_free_runs; /* free or punched runs below the last used page */
 	bool stats_ok;               /* the space figures could be read */
 	bool map_ok;                 /* the space map could be read */

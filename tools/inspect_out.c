@@ -12,7 +12,7 @@
 #include "inspect.h"
 
 const char *const insp_kind_names[INSP_NKINDS] = {
-	"header", "tree", "blob", "alloc", "free", "punched", "leaked", "slack",
+	"header", "tree", "blob", "alloc", "free", "punched", "leaked", "slack", "unknown",
 };
 
 const char *const insp_kind_labels[INSP_NKINDS] = {
@@ -24,14 +24,15 @@ const char *const insp_kind_labels[INSP_NKINDS] = {
 	"punched (free, no disk blocks)",
 	"leaked (used, reached by nothing)",
 	"slack (past the committed end)",
+	"unknown (missing from the map)",
 };
 
-static const char kind_glyph[INSP_NKINDS] = {'H', '?', '#', 'A', '.', '_', '!', '-'};
+static const char kind_glyph[INSP_NKINDS] = {'H', '?', '#', 'A', '.', '_', '!', '-', '?'};
 
 /* ANSI colours: background (and foreground) of each kind; tables cycle. */
 static const char *const kind_color[INSP_NKINDS] = {
 	"\033[100;97m", "", "\033[44;97m", "\033[45;97m",
-	"\033[2m",      "\033[2;36m", "\033[41;97m", "\033[2;33m",
+	"\033[2m",      "\033[2;36m", "\033[41;97m", "\033[2;33m", "\033[41;97m",
 };
 static const char *const table_color[] = {
 	"\033[42;30m", "\033[43;30m", "\033[46;30m", "\033[102;30m", "\033[103;30m", "\033[106;30m",

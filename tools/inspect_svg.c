@@ -25,7 +25,7 @@ enum {
 
 static const char *const kind_fill[INSP_NKINDS] = {
 	"#4d4d4d", "#2ca02c", "#1f77b4", "#9467bd", "#e6e6e6", "url(#punched)", "#d62728",
-	"#f3e3a6",
+	"#f3e3a6", "#ff00ff",
 };
 static const char *const table_fill[] = {
 	"#2ca02c", "#ff7f0e", "#17becf", "#bcbd22", "#8c564b", "#e377c2", "#98df8a", "#ffbb78",

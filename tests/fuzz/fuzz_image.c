@@ -68,8 +68,10 @@ static int table_cb(void *ctx, const struct store_table_info *info)
 	if (t->n == MAX_TABLES)
 		return 1;
 	/* the name must be a C string within its buffer */
-	if (memchr(info->name, 0, sizeof(info->name)) == NULL)
+	if (memchr(info->name, 0, sizeof(info->name)) == NULL) {
+		fprintf(stderr, "fuzz: store_table_list: a table name without its NUL\n");
 		abort();
+	}
 	snprintf(t->names[t->n++], sizeof(t->names[0]), "%s", info->name);
 	return 0;
 }
@@ -81,14 +83,19 @@ struct extents {
 	uint64_t pages[4];  /* a few pages to ask store_page_owner about */
 	int npages;
 	int bad_order;
+	struct store_extent bad; /* the first extent out of place */
+	uint64_t bad_expected;
 };
 
 static int extent_cb(void *ctx, const struct store_extent *e)
 {
 	struct extents *x = ctx;
 	/* the map runs from page 0 in address order, without overlaps */
-	if (e->pgno != x->next_pgno)
+	if (e->pgno != x->next_pgno && !x->bad_order) {
 		x->bad_order = 1;
+		x->bad = *e;
+		x->bad_expected = x->next_pgno;
+	}
 	x->next_pgno = e->pgno + e->npages;
 	if (e->kind == STORE_EXT_BLOB && x->nblobs < MAX_BLOBS)
 		x->blobs[x->nblobs++] = e->blob_id;
@@ -113,8 +120,10 @@ static void scan_table(store_txn *txn, store_table t)
 		const void *k, *v;
 		size_t kl, vl;
 		if (store_cursor_get(c, &k, &kl, &v, &vl) == 0) {
-			if (kl > STORE_MAX_KEY)
+			if (kl > STORE_MAX_KEY) {
+				fprintf(stderr, "fuzz: store_cursor_get: a key of %zu bytes\n", kl);
 				abort(); /* the store promised at most STORE_MAX_KEY */
+			}
 			volatile uint8_t sink = 0;
 			if (kl)
 				sink ^= ((const uint8_t *)k)[kl - 1];
@@ -162,8 +171,10 @@ static void read_blob(store *s, store_txn *txn, uint64_t id, uint8_t *buf)
 	for (uint64_t off = 0; off < len; off += READ_PIECE) {
 		if (store_blob_read(txn, id, off, buf, READ_PIECE, &got) < 0)
 			break;
-		if (got > READ_PIECE)
+		if (got > READ_PIECE) {
+			fprintf(stderr, "fuzz: store_blob_read: %zu bytes into %d\n", got, READ_PIECE);
 			abort();
+		}
 	}
 	/* a piece that straddles segments, and one past the end */
 	(void)store_blob_read(txn, id, bi.length / 2 + 1, buf, 4097, &got);
@@ -197,8 +208,14 @@ static void read_side(store *s, int full)
 		if (store_table_open(txn, tabs.names[i], &t) == 0)
 			scan_table(txn, t);
 	}
-	if (store_space_map(txn, extent_cb, &ext) == 0 && ext.bad_order)
-		abort(); /* extents out of order or overlapping */
+	if (store_space_map(txn, extent_cb, &ext) == 0 && ext.bad_order) {
+		fprintf(stderr, "fuzz: store_space_map: an extent of kind %d (%llu pages) starts at "
+				"page %llu, where the map had reached page %llu: out of order or "
+				"overlapping\n",
+			(int)ext.bad.kind, (unsigned long long)ext.bad.npages,
+			(unsigned long long)ext.bad.pgno, (unsigned long long)ext.bad_expected);
+		abort();
+	}
 	for (int i = 0; i < ext.npages; i++) {
 		struct store_extent e;
 		(void)store_page_owner(txn, ext.pages[i], &e);

@@ -27,31 +27,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mkseed.h"
 #include "schema.h"
 
 static const char *outdir;
 
-static void die(const char *what, int r)
+void seed_die(const char *what, int r)
 {
 	fprintf(stderr, "fuzz-mkseed: %s: %s\n", what, strerror(r < 0 ? -r : r));
 	exit(1);
 }
 
-#define CHECK(expr)                         \
-	do {                                \
-		int r_ = (expr);            \
-		if (r_ < 0)                 \
-			die(#expr, r_);     \
-	} while (0)
-
-static void quiet_log(void *ctx, int level, const char *msg)
+void seed_log(void *ctx, int level, const char *msg)
 {
 	(void)ctx;
 	if (level <= STORE_LOG_ERR)
 		fprintf(stderr, "fuzz-mkseed: store: %s\n", msg);
 }
 
-static char *path_of(const char *name)
+char *seed_path(const char *name)
 {
 	static char buf[4096];
 	snprintf(buf, sizeof(buf), "%s/%s", outdir, name);
@@ -78,12 +72,12 @@ static void fill(uint8_t *p, size_t n, int compressible, uint64_t seed)
    and small seeds make a fast fuzzer. */
 static void shrink(const char *name)
 {
-	struct store_options so = {.log = quiet_log};
+	struct store_options so = {.log = seed_log};
 	store *s;
 	store_txn *txn;
 	uint64_t x;
 
-	CHECK(store_open(path_of(name), 0, &so, &s));
+	CHECK(store_open(seed_path(name), 0, &so, &s));
 	CHECK(store_txn_begin(s, STORE_TXN_WRITE, &txn));
 	CHECK(store_shrink(txn, &x));
 	CHECK(store_txn_commit(txn, STORE_COMMIT_DURABLE, NULL));
@@ -167,7 +161,7 @@ static uint64_t put_blob(struct fsb *f, size_t len, int compressible, uint64_t s
 	uint8_t *buf = malloc(len);
 	uint64_t id;
 	if (!buf)
-		die("malloc", ENOMEM);
+		seed_die("malloc", ENOMEM);
 	fill(buf, len, compressible, seed);
 	CHECK(store_blob_put(f->txn, buf, len, compressible ? STORE_BLOB_LZ4 : 0, &id));
 	free(buf);
@@ -178,18 +172,18 @@ static void make_fs(const char *name, uint32_t page_size, int with_files)
 {
 	struct sfs_format_opts fo = {.page_size = page_size, .chunk_size = 4096,
 				     .compress = SFS_COMPRESS_LZ4, .label = "seed", .force = true,
-				     .log = quiet_log};
-	struct store_options so = {.log = quiet_log};
+				     .log = seed_log};
+	struct store_options so = {.log = seed_log};
 	struct fsb f = {.next_ino = 2};
 	store *s;
 	uint8_t key[8 + 64];
 
-	CHECK(sfs_format(path_of(name), &fo));
+	CHECK(sfs_format(seed_path(name), &fo));
 	if (!with_files) {
 		shrink(name);
 		return;
 	}
-	CHECK(store_open(path_of(name), 0, &so, &s));
+	CHECK(store_open(seed_path(name), 0, &so, &s));
 	CHECK(store_txn_begin(s, STORE_TXN_WRITE, &f.txn));
 	CHECK(sfs_tables_open(f.txn, &f.t));
 	CHECK(sfs_super_read(f.txn, &f.t, &f.sb));
@@ -261,13 +255,13 @@ static void rows(store_txn *txn, store_table t, int from, int to, size_t vlen, i
 {
 	uint8_t key[16], *val = malloc(vlen + 1);
 	if (!val)
-		die("malloc", ENOMEM);
+		seed_die("malloc", ENOMEM);
 	for (int i = from; i < to; i++) {
 		snprintf((char *)key, sizeof(key), "key%08d", i * 7919 % 100000);
 		if (del) {
 			int r = store_del(txn, t, key, 11);
 			if (r < 0 && r != -ENOENT)
-				die("store_del", r);
+				seed_die("store_del", r);
 		} else {
 			fill(val, vlen, i & 1, (uint64_t)i);
 			CHECK(store_put(txn, t, key, 11, val, vlen, 0));
@@ -278,13 +272,13 @@ static void rows(store_txn *txn, store_table t, int from, int to, size_t vlen, i
 
 static void make_store(const char *name, uint32_t page_size, int variant)
 {
-	struct store_options so = {.page_size = page_size, .log = quiet_log};
+	struct store_options so = {.page_size = page_size, .log = seed_log};
 	store *s;
 	store_txn *txn;
 	store_table t, u;
 	uint64_t id, shared, x;
 
-	CHECK(store_open(path_of(name), STORE_CREATE | STORE_OVERWRITE, &so, &s));
+	CHECK(store_open(seed_path(name), STORE_CREATE | STORE_OVERWRITE, &so, &s));
 	CHECK(store_txn_begin(s, STORE_TXN_WRITE, &txn));
 	CHECK(store_table_create(txn, "rows", &t));
 	CHECK(store_table_create(txn, "more", &u));
@@ -295,7 +289,7 @@ static void make_store(const char *name, uint32_t page_size, int variant)
 	CHECK(store_txn_begin(s, STORE_TXN_WRITE, &txn));
 	uint8_t *buf = malloc(80000);
 	if (!buf)
-		die("malloc", ENOMEM);
+		seed_die("malloc", ENOMEM);
 	fill(buf, 80000, 1, 7);
 	CHECK(store_blob_put(txn, buf, 80000, STORE_BLOB_LZ4, &id)); /* segmented, lz4 */
 	fill(buf, 5000, 0, 8);
@@ -344,41 +338,41 @@ static void make_store(const char *name, uint32_t page_size, int variant)
 
 /* ---- damaged variants ---------------------------------------------------- */
 
-static uint8_t *slurp(const char *name, size_t *len)
+uint8_t *seed_slurp(const char *name, size_t *len)
 {
-	int fd = open(path_of(name), O_RDONLY);
+	int fd = open(seed_path(name), O_RDONLY);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0)
-		die(name, errno);
+		seed_die(name, errno);
 	uint8_t *b = malloc((size_t)st.st_size);
 	if (!b || pread(fd, b, (size_t)st.st_size, 0) != st.st_size)
-		die(name, EIO);
+		seed_die(name, EIO);
 	close(fd);
 	*len = (size_t)st.st_size;
 	return b;
 }
 
-static void write_file(const char *path, const uint8_t *b, size_t len)
+void seed_write(const char *path, const uint8_t *b, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || write(fd, b, len) != (ssize_t)len || close(fd) < 0)
-		die(path, errno);
+		seed_die(path, errno);
 }
 
 static void spit(const char *name, const char *suffix, const uint8_t *b, size_t len)
 {
 	char n[256];
 	snprintf(n, sizeof(n), "%s.%s", name, suffix);
-	write_file(path_of(n), b, len);
+	seed_write(seed_path(n), b, len);
 }
 
 static void damage(const char *name, uint32_t ps)
 {
 	size_t len;
-	uint8_t *b = slurp(name, &len), *c = malloc(len);
+	uint8_t *b = seed_slurp(name, &len), *c = malloc(len);
 	size_t npages = len / ps;
 	if (!c)
-		die("malloc", ENOMEM);
+		seed_die("malloc", ENOMEM);
 
 	memcpy(c, b, len);
 	c[64] ^= 0x5a; /* inside slot 0's fields */
@@ -406,53 +400,6 @@ static void damage(const char *name, uint32_t ps)
 	free(c);
 }
 
-/* ---- crafted inputs for known bugs --------------------------------------- */
-
-/*
- * Known bugs found by the fuzzer go to KNOWN-DIR as crafted images that
- * reproduce them with real checksums, as an attacker would make them; the
- * test suite expects each to fail (crash, abort or hang) until the bug is
- * fixed, and then to be moved among the ordinary seeds. See README.md.
- *
- * craft_table_id: in a copy of image `from` (4 KiB pages, a catalog that is
- * one leaf page), set the table id of the catalog row of table "super" to
- * id, then fix the checksums above it: the leaf's XXH3, held by the slots
- * (found by value, so no slot offsets are assumed), and each slot's own
- * XXH3 of its first 4088 bytes (store/README.md).
- */
-static void craft_table_id(const char *from, const char *to, uint32_t id)
-{
-	/* a leaf cell: u16 key length 5, u16 value length 48, "super", value
-	   starting with the table id (u32) */
-	static const uint8_t cell[] = {5, 0, 48, 0, 's', 'u', 'p', 'e', 'r'};
-	size_t len;
-	uint8_t *b = slurp(from, &len);
-	uint8_t *hit = memmem(b + 8192, len - 8192, cell, sizeof(cell));
-	if (!hit)
-		die("craft_table_id: the catalog row of table super was not found (the format "
-		    "changed? update mkseed.c)", EINVAL);
-	uint8_t *page = b + ((size_t)(hit - b) & ~(size_t)4095);
-	uint64_t old = XXH3_64bits(page, 4096);
-	memcpy(hit + sizeof(cell), &id, 4); /* little-endian hosts only, as the store */
-	uint64_t now = XXH3_64bits(page, 4096);
-	int found = old == now; /* with nocrc.c every checksum is 0 */
-	for (int slot = 0; slot < 2; slot++) {
-		uint8_t *sl = b + slot * 4096;
-		for (size_t i = 0; i + 8 <= 4088 && old != now; i++) {
-			if (memcmp(sl + i, &old, 8) == 0) {
-				memcpy(sl + i, &now, 8);
-				found = 1;
-			}
-		}
-		uint64_t c = XXH3_64bits(sl, 4088);
-		memcpy(sl + 4088, &c, 8);
-	}
-	if (!found)
-		die("craft_table_id: the catalog page's checksum is not in a slot", EINVAL);
-	write_file(to, b, len);
-	free(b);
-}
-
 int main(int argc, char **argv)
 {
 	if (argc != 2 && argc != 3) {
@@ -461,7 +408,7 @@ int main(int argc, char **argv)
 	}
 	outdir = argv[1];
 	if (mkdir(outdir, 0755) < 0 && errno != EEXIST)
-		die(outdir, errno);
+		seed_die(outdir, errno);
 
 	make_fs("fs-empty", 4096, 0);
 	make_fs("fs-files", 4096, 1);
@@ -479,21 +426,7 @@ int main(int argc, char **argv)
 
 	/* known bugs (README.md, Findings), apart: libFuzzer reads a corpus
 	   directory with its subdirectories, and would stop at the first */
-	if (argc == 3) {
-		if (mkdir(argv[2], 0755) < 0 && errno != EEXIST)
-			die(argv[2], errno);
-		char to[4096];
-		snprintf(to, sizeof(to), "%s/catalog-table-id-2e30", argv[2]);
-		craft_table_id("fs-empty", to, 1u << 30); /* a 16 GiB realloc */
-		snprintf(to, sizeof(to), "%s/catalog-table-id-2e31", argv[2]);
-		craft_table_id("fs-empty", to, 1u << 31); /* an endless loop */
-		/* a store without tables: qsort(NULL, 0) in store_space_map, which
-		   only UBSan sees (hence the .ubsan suffix) */
-		struct store_options so = {.log = quiet_log};
-		store *s;
-		snprintf(to, sizeof(to), "%s/store-no-tables.ubsan", argv[2]);
-		CHECK(store_open(to, STORE_CREATE | STORE_OVERWRITE, &so, &s));
-		CHECK(store_close(s));
-	}
+	if (argc == 3)
+		craft_known(argv[2]);
 	return 0;
 }

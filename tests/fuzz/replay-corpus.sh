@@ -12,7 +12,7 @@
 set -eu
 build=$1
 src=$2
-KNOWN_TIMEOUT=${KNOWN_TIMEOUT:-10}
+KNOWN_TIMEOUT=${KNOWN_TIMEOUT:-5}
 tmp=$(mktemp -d /tmp/slatefs-fuzz-replay.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 fixed=0
@@ -47,7 +47,7 @@ for v in "" -nocrc; do
 			fixed=$((fixed + 1))
 		else
 			echo "known bug still there: fuzz-replay$v $(basename "$f") fails (exit $rc):" \
-				"$(grep -m1 -E 'alloc_limit|ERROR|Assertion|runtime error' "$tmp/known.log" ||
+				"$(grep -m1 -E 'alloc_limit|fuzz:|ERROR|Assertion|runtime error' "$tmp/known.log" ||
 					echo 'killed after '"$KNOWN_TIMEOUT"' s')"
 		fi
 	done

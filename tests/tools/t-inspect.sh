@@ -209,7 +209,7 @@ test_expect_success 'not an image, a directory, a missing file: clear errors, ex
 '
 
 test_expect_success 'damaged images: what can be read is shown, never a crash' '
-	"$SLATEFS_BUILD_DIR/tests/fuzz/fuzz-mkseed" seeds &&
+	"$SLATEFS_BUILD_DIR/tests/fuzz/fuzz-mkseed" seeds known &&
 	n=0 && partial=0 && refused=0 &&
 	for f in seeds/*; do
 		rc=0
@@ -241,6 +241,23 @@ assert m[\"errors\"] and m[\"slots\"], m.get(\"errors\")
 	done &&
 	echo "$n images: $partial shown in part, $refused refused, the rest whole" &&
 	test "$n" -ge 100 && test "$partial" -ge 1 && test "$refused" -ge 1
+'
+
+test_expect_success 'a map with overlapping blobs: cut, reported, still the file size' '
+	test -f known/blobloc-overlap &&
+	rc=0 && "$INSPECT" --json known/blobloc-overlap >out.json 2>err || rc=$? &&
+	cat err && test "$rc" = 1 && grep -q "claimed twice" err &&
+	py "
+import json, os
+m = json.load(open(\"out.json\"))
+size = os.path.getsize(\"known/blobloc-overlap\")
+assert m[\"map\"][\"total_bytes\"] == size, (m[\"map\"][\"total_bytes\"], size)
+pos = 0
+for r in m[\"map\"][\"runs\"]:
+    assert r[\"offset\"] == pos, r
+    pos += r[\"bytes\"]
+assert pos == size and m[\"errors\"]
+"
 '
 
 test_done
