@@ -43,7 +43,8 @@
 struct store_blob_prep {
 	uint64_t len, stored, csum;
 	uint32_t flags;
-	uint8_t *buf; /* stored bytes */
+	const uint8_t *buf; /* stored bytes */
+	uint8_t *own;       /* what prep allocated (NULL: buf is the caller's) */
 };
 
 static uint64_t nseg_of(uint64_t len)
@@ -157,31 +158,58 @@ int store_blob_prepare(store *s, const void *data, size_t len, unsigned flags,
 	bool try_lz4 = flags & STORE_BLOB_LZ4;
 	const uint8_t *src = data;
 	if (len <= BLOB_SEG) {
-		p->buf = malloc((size_t)LZ4_compressBound(BLOB_SEG) + 1);
-		if (!p->buf) {
+		if ((flags & STORE_BLOB_BORROW) && !try_lz4) {
+			/* stored as is: the caller's bytes, no copy */
+			p->buf = src;
+			p->stored = len;
+			p->csum = XXH3_64bits(src, len);
+			*out = p;
+			return 0;
+		}
+		p->own = malloc((size_t)LZ4_compressBound(BLOB_SEG) + 1);
+		if (!p->own) {
 			free(p);
 			return -ENOMEM;
 		}
-		bool lz4;
-		p->stored = maybe_compress(src, len, p->buf, try_lz4, &lz4);
-		if (lz4)
+		bool lz4 = false;
+		if (try_lz4 && len >= 64) {
+			int c = LZ4_compress_default((const char *)src, (char *)p->own, (int)len,
+						     LZ4_compressBound((int)len));
+			lz4 = c > 0 && (size_t)c <= len - len / 8;
+			if (lz4)
+				p->stored = (size_t)c;
+		}
+		if (lz4) {
 			p->flags |= STORE_BLOB_LZ4 | BF_SINGLE_LZ4;
+			p->buf = p->own;
+		} else if (flags & STORE_BLOB_BORROW) {
+			free(p->own); /* no gain: the caller's bytes as they are */
+			p->own = NULL;
+			p->buf = src;
+			p->stored = len;
+		} else {
+			memcpy(p->own, src, len);
+			p->buf = p->own;
+			p->stored = len;
+		}
 		p->csum = XXH3_64bits(p->buf, p->stored);
 		*out = p;
 		return 0;
 	}
 	uint64_t nseg = nseg_of(len), hdr = hdr_size(len);
-	p->buf = malloc(hdr + len);
+	uint8_t *d = malloc(hdr + len);
 	uint8_t *tmp = try_lz4 ? malloc((size_t)LZ4_compressBound(BLOB_SEG)) : NULL;
-	if (!p->buf || (try_lz4 && !tmp)) {
+	if (!d || (try_lz4 && !tmp)) {
 		free(tmp);
-		free(p->buf);
+		free(d);
 		free(p);
 		return -ENOMEM;
 	}
-	put32(p->buf, BLOB_MAGIC);
-	put32(p->buf + 4, (uint32_t)nseg);
-	put64(p->buf + 8, len);
+	p->own = d;
+	p->buf = d;
+	put32(d, BLOB_MAGIC);
+	put32(d + 4, (uint32_t)nseg);
+	put64(d + 8, len);
 	uint64_t pos = hdr;
 	p->flags = BF_SEGMENTED;
 	for (uint64_t i = 0; i < nseg; i++) {
@@ -191,22 +219,22 @@ int store_blob_prepare(store *s, const void *data, size_t len, unsigned flags,
 		size_t sl = n;
 		if (tmp) {
 			sl = maybe_compress(seg, n, tmp, true, &lz4);
-			memcpy(p->buf + pos, lz4 ? tmp : seg, sl);
+			memcpy(d + pos, lz4 ? tmp : seg, sl);
 		} else {
-			memcpy(p->buf + pos, seg, n);
+			memcpy(d + pos, seg, n);
 		}
-		uint8_t *e = p->buf + 16 + i * SEG_ENTRY;
+		uint8_t *e = d + 16 + i * SEG_ENTRY;
 		put64(e, pos);
 		put32(e + 8, (uint32_t)sl);
 		put32(e + 12, lz4 ? SF_LZ4 : 0);
-		put64(e + 16, XXH3_64bits(p->buf + pos, sl));
+		put64(e + 16, XXH3_64bits(d + pos, sl));
 		if (lz4)
 			p->flags |= STORE_BLOB_LZ4;
 		pos += sl;
 	}
 	free(tmp);
 	p->stored = pos;
-	p->csum = XXH3_64bits(p->buf, hdr);
+	p->csum = XXH3_64bits(d, hdr);
 	*out = p;
 	return 0;
 }
@@ -215,7 +243,7 @@ void store_blob_prep_free(store_blob_prep *p)
 {
 	if (!p)
 		return;
-	free(p->buf);
+	free(p->own);
 	free(p);
 }
 

@@ -338,6 +338,10 @@ int store_cursor_get(store_cursor *c, const void **key, size_t *klen,
 enum store_blob_flags {
 	STORE_BLOB_LZ4 = 1 << 0, /**< try lz4 per segment; kept only where it
 	                              saves at least 1/8 */
+	STORE_BLOB_BORROW = 1 << 1, /**< store_blob_prepare() of at most 64 KiB:
+	                              keep a pointer to data instead of a copy
+	                              when it is stored as is; data must stay
+	                              unchanged until the prep is freed */
 };
 
 /** Where a blob lives and what it holds. */

@@ -161,6 +161,46 @@ static void prepared(store *s)
 	st_commit(w, false);
 }
 
+/* STORE_BLOB_BORROW: the prep points at the caller's bytes when it stores
+ * them as is; the blob must hold exactly those bytes, whatever the caller
+ * does with its buffer after the prep is freed. */
+static void borrowed(store *s)
+{
+	static const struct {
+		size_t len;
+		bool compressible;
+		unsigned flags;
+	} cases[] = {
+		{65536, false, STORE_BLOB_BORROW},
+		{65536, true, STORE_BLOB_BORROW | STORE_BLOB_LZ4},
+		{65536, false, STORE_BLOB_BORROW | STORE_BLOB_LZ4},
+		{1000, false, STORE_BLOB_BORROW},
+		{0, false, STORE_BLOB_BORROW},
+		{200000, false, STORE_BLOB_BORROW}, /* segmented: copied anyway */
+	};
+	tu_context("borrowed prepared blobs");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		store_blob_prep *p = NULL;
+		store_txn *w;
+		uint64_t id = 0;
+		uint8_t *mine = malloc(cases[i].len + 1);
+		CHECK(mine != NULL);
+		fill(src, cases[i].len, 500 + i, cases[i].compressible);
+		memcpy(mine, src, cases[i].len);
+		CHECK_OK(store_blob_prepare(s, mine, cases[i].len, cases[i].flags, &p));
+		w = st_write(s);
+		CHECK_OK(store_blob_put_prepared(w, p, &id));
+		store_blob_prep_free(p);
+		memset(mine, 0xAB, cases[i].len + 1); /* the caller reuses its buffer */
+		free(mine);
+		check_blob(s, w, id, cases[i].len, "borrowed prepared blob");
+		st_commit(w, false);
+		w = st_read(s);
+		check_blob(s, w, id, cases[i].len, "borrowed prepared blob, committed");
+		store_txn_abort(w);
+	}
+}
+
 /* The writer: pieces in random order, some ranges never written (zeros). */
 static void writer(store *s)
 {
@@ -408,6 +448,7 @@ static int run(void)
 	s = st_open(path, STORE_CREATE, 0);
 	sizes(s);
 	prepared(s);
+	borrowed(s);
 	writer(s);
 	refcounts(s);
 	move(s);
