@@ -178,6 +178,75 @@ static void craft_blob_overlap(const char *dir, const char *name)
 	unlink(seed_path(base));
 }
 
+struct find_ctx {
+	store_table table;
+	uint64_t branch, first_free, end;
+};
+
+static int find_cb(void *ctx, const struct store_extent *e)
+{
+	struct find_ctx *f = ctx;
+	if (e->kind == STORE_EXT_TREE && e->table == f->table)
+		for (uint64_t p = e->pgno; p < e->pgno + e->npages; p++)
+			if (!f->branch)
+				f->branch = p; /* a candidate: checked below */
+	if ((e->kind == STORE_EXT_FREE || e->kind == STORE_EXT_PENDING) && !f->first_free)
+		f->first_free = e->pgno;
+	f->end = e->pgno + e->npages;
+	return 0;
+}
+
+/* A branch whose last child is the lowest free page (or, with none, the
+   first page past the end): the next write txn puts its copy of the
+   allocator's bitmap there, and the commit's checksum pass (btree.c
+   fin_page) takes that buffer for the child and writes past it. The branch
+   (u8 type 2, u8 level, u16 key count, u32 owner = the table id; u16 cell
+   offsets after the 32-byte header; a cell: u16 key length, u16 0, u64
+   child ...) is the root of table "rows" of seed store-rows (300 rows:
+   depth 2), found among the table's pages by its type. */
+static void craft_branch_child(const char *dir, const char *name)
+{
+	struct store_options so = {.log = seed_log};
+	struct find_ctx f = {0};
+	store *s;
+	store_txn *txn;
+
+	CHECK(store_open(seed_path("store-rows"), STORE_RDONLY, &so, &s));
+	CHECK(store_txn_begin(s, STORE_TXN_READ, &txn));
+	CHECK(store_table_open(txn, "rows", &f.table));
+	CHECK(store_space_map(txn, find_cb, &f));
+	store_txn_abort(txn);
+	CHECK(store_close(s));
+	uint64_t target = f.first_free ? f.first_free : f.end;
+
+	size_t len;
+	uint8_t *b = seed_slurp("store-rows", &len);
+	uint8_t *pg = NULL;
+	uint16_t n = 0, off;
+	for (uint64_t p = 2 * SLOT / PS; p < len / PS && !pg; p++) {
+		uint32_t owner;
+		memcpy(&owner, b + p * PS + 4, 4);
+		memcpy(&n, b + p * PS + 2, 2);
+		if (b[p * PS] == 2 && owner == f.table && n >= 2) {
+			pg = b + p * PS;
+			f.branch = p;
+		}
+	}
+	if (!pg)
+		seed_die("craft: no branch of table rows in store-rows (the format changed? "
+			 "update craft.c)", ENOENT);
+	memcpy(&off, pg + 32 + 2 * (n - 1), 2);
+	uint64_t old = XXH3_64bits(pg, PS);
+	memcpy(pg + off + 4, &target, 8);
+	if (!reseal_page(b, len, f.branch, old, 0))
+		seed_die("craft: the branch's checksum is held nowhere", EINVAL);
+	reseal_slots(b);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	seed_write(path, b, len);
+	free(b);
+}
+
 void craft_known(const char *dir)
 {
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
@@ -209,6 +278,10 @@ void craft_known(const char *dir)
 	/* two blobs whose runs overlap: store_space_map() reports both, out of
 	   address order (the target checks the order and aborts) */
 	craft_blob_overlap(dir, "blobloc-overlap");
+
+	/* a branch whose child is a free page: a heap buffer overflow when the
+	   next write txn commits */
+	craft_branch_child(dir, "branch-child-free-page");
 
 	/* a store without tables: qsort(NULL, 0) in store_space_map, which
 	   only UBSan sees (hence the .ubsan suffix) */
