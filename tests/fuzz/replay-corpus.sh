@@ -46,9 +46,13 @@ for v in "" -nocrc; do
 				"among the ordinary seeds (and note the fix in README.md)"
 			fixed=$((fixed + 1))
 		else
-			echo "known bug still there: fuzz-replay$v $(basename "$f") fails (exit $rc):" \
-				"$(grep -m1 -E 'alloc_limit|fuzz:|ERROR|Assertion|runtime error' "$tmp/known.log" ||
-					echo 'killed after '"$KNOWN_TIMEOUT"' s')"
+			case $rc in
+			137) why="killed after $KNOWN_TIMEOUT s: a hang" ;;
+			134) why="aborted" ;;
+			*) [ "$rc" -gt 128 ] && why="signal $((rc - 128))" || why="exit $rc" ;;
+			esac
+			echo "known bug still there: fuzz-replay$v $(basename "$f"): $why;" \
+				"$(grep -m1 -E 'alloc_limit|fuzz:|ERROR|Assertion|runtime error' "$tmp/known.log")"
 		fi
 	done
 done
