@@ -502,10 +502,18 @@ int store_space_map(store_txn *txn, int (*cb)(void *ctx, const struct store_exte
 				e.kind = STORE_EXT_TREE; /* used but reached by nothing: leaked */
 				e.table = UINT32_MAX;
 			} else if (txn->write) {
+				/* the whole free run at once (its pages share a kind) */
 				enum store_extent_kind k;
 				uint64_t st, n;
 				r = alloc_state_of(txn, p, &k, &st, &n);
+				if (r < 0)
+					break;
 				e.kind = k;
+				e.pgno = p;
+				e.npages = st + n - p;
+				r = emit(&em, &e);
+				p = st + n;
+				continue;
 			} else {
 				e.kind = alloc_pub_pending(s, p) ? STORE_EXT_PENDING : STORE_EXT_FREE;
 			}

@@ -289,6 +289,7 @@ void store_logf(store *s, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 uint64_t page_csum(const store *s, const void *page);
 int io_pwrite(store *s, const void *buf, size_t len, uint64_t off);
+int io_pwrite_durable(store *s, const void *buf, size_t len, uint64_t off);
 int io_pread(store *s, void *buf, size_t len, uint64_t off);
 int io_sync(store *s);
 int io_truncate(store *s, uint64_t size);

@@ -11,8 +11,9 @@
  *                 or a live snapshot can reach                        [I1][I2]
  *   4. publish:   the new meta becomes `latest`; new txns see it
  *   5. pending:   pages the txn freed wait for [I2] before reuse
- *   6. (DURABLE)  store_sync(): fdatasync, write the slot that does NOT hold
- *                 the durable commit, fdatasync                         [I6]
+ *   6. (DURABLE)  store_sync(): fdatasync, then write the slot that does NOT
+ *                 hold the durable commit and make that write durable
+ *                 (pwritev2 RWF_DSYNC, or write + fdatasync)           [I6]
  *
  * A non-durable commit stops after 5: it is atomic and visible, and a crash
  * returns to the last durable commit, whose slot is untouched. store_sync()
@@ -319,10 +320,7 @@ static int sync_meta(store *s, struct meta *m)
 	uint8_t slot[SLOT_SIZE];
 	slot_encode(s, m, slot);
 	int target = 1 - s->slot_cur;
-	r = io_pwrite(s, slot, SLOT_SIZE, SLOT_OFF(target));
-	if (r < 0)
-		goto fail;
-	r = io_sync(s);
+	r = io_pwrite_durable(s, slot, SLOT_SIZE, SLOT_OFF(target));
 	if (r < 0)
 		goto fail;
 	s->slot_cur = target;
