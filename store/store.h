@@ -600,6 +600,30 @@ int store_verify(store_txn *txn, enum store_verify_level level,
 		 void (*progress)(void *ctx, uint64_t done, uint64_t total),
 		 void *ctx, struct store_verify_report *report);
 
+/** What kind of problem store_verify_ex() reports. */
+enum store_problem_kind {
+	STORE_PROBLEM_STRUCTURE = 1, /**< a tree, an index or a counter: damage */
+	STORE_PROBLEM_FREE_MAP = 2,  /**< the free map disagrees with what is
+	                                  reachable: store_repair_free_map() fixes it */
+	STORE_PROBLEM_BLOB_DATA = 3, /**< a blob's data fails its checksum: that
+	                                  data is lost, every structure is sound */
+	STORE_PROBLEM_SLOT = 4,      /**< the commit slots or the roots they hold */
+};
+
+/** One problem found by store_verify_ex(). */
+struct store_problem {
+	enum store_problem_kind kind;
+	uint64_t pgno;    /**< page concerned, or 0 */
+	uint64_t blob_id; /**< BLOB_DATA: the blob, else 0 */
+	const char *msg;  /**< one sentence */
+};
+
+/** store_verify() with problems told apart by kind (fsck decides on them). */
+int store_verify_ex(store_txn *txn, enum store_verify_level level,
+		    void (*problem)(void *ctx, const struct store_problem *p),
+		    void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx,
+		    struct store_verify_report *report);
+
 /**
  * Repair the allocator (write txn): mark free every page that no table, blob
  * or allocator structure reaches, and used every page that one does.

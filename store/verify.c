@@ -12,7 +12,7 @@
 
 struct vctx {
 	store_txn *txn;
-	void (*problem)(void *, const char *);
+	void (*problem)(void *, const struct store_problem *);
 	void (*progress)(void *, uint64_t, uint64_t);
 	void *ctx;
 	struct store_verify_report *rep;
@@ -25,8 +25,10 @@ struct vctx {
 	uint64_t overflow_refs;
 };
 
-static void problem(struct vctx *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(struct vctx *v, const char *fmt, ...)
+static void problem_k(struct vctx *v, enum store_problem_kind kind, uint64_t pgno, uint64_t blob,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void problem_k(struct vctx *v, enum store_problem_kind kind, uint64_t pgno, uint64_t blob,
+		      const char *fmt, ...)
 {
 	char msg[320];
 	va_list ap;
@@ -34,15 +36,36 @@ static void problem(struct vctx *v, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	v->rep->errors++;
-	if (v->problem)
-		v->problem(v->ctx, msg);
+	if (v->problem) {
+		struct store_problem p = {kind, pgno, blob, msg};
+		v->problem(v->ctx, &p);
+	}
 }
+
+/* Damage to a structure (the common case). */
+#define damage(v, ...) problem_k(v, STORE_PROBLEM_STRUCTURE, 0, 0, __VA_ARGS__)
 
 static void walk_problem_cb(void *ctx, const char *msg)
 {
 	struct vctx *v = ctx;
-	if (v->problem)
-		v->problem(v->ctx, msg);
+	if (v->problem) {
+		struct store_problem p = {STORE_PROBLEM_STRUCTURE, 0, 0, msg};
+		v->problem(v->ctx, &p);
+	}
+}
+
+/* blob_check reports through a plain callback: these are blob data. */
+struct blob_ctx {
+	struct vctx *v;
+	uint64_t id, pgno;
+};
+static void blob_problem_cb(void *ctx, const char *msg)
+{
+	struct blob_ctx *b = ctx;
+	if (b->v->problem) {
+		struct store_problem p = {STORE_PROBLEM_BLOB_DATA, b->pgno, b->id, msg};
+		b->v->problem(b->v->ctx, &p);
+	}
 }
 
 static void reach_mark(struct vctx *v, uint64_t p, uint64_t n, const char *what)
@@ -51,13 +74,13 @@ static void reach_mark(struct vctx *v, uint64_t p, uint64_t n, const char *what)
 		return;
 	for (uint64_t q = p; q < p + n; q++) {
 		if (q >= v->npages) {
-			problem(v, "%s: page %llu lies past the end of the image", what,
+			damage(v, "%s: page %llu lies past the end of the image", what,
 				(unsigned long long)q);
 			return;
 		}
 		uint64_t bit = 1ull << (q % 64);
 		if (v->reach[q / 64] & bit)
-			problem(v, "%s: page %llu is used twice", what, (unsigned long long)q);
+			damage(v, "%s: page %llu is used twice", what, (unsigned long long)q);
 		v->reach[q / 64] |= bit;
 	}
 }
@@ -90,10 +113,10 @@ static int v_overflow(void *ctx, uint64_t id, uint64_t len)
 	struct store_blob_info b;
 	int r = store_blob_stat(v->txn, id, &b);
 	if (r < 0)
-		problem(v, "table %u: a value refers to blob %llu, which does not exist", v->t->id,
+		damage(v, "table %u: a value refers to blob %llu, which does not exist", v->t->id,
 			(unsigned long long)id);
 	else if (b.length != len)
-		problem(v, "table %u: a value of %llu bytes refers to blob %llu of %llu bytes",
+		damage(v, "table %u: a value of %llu bytes refers to blob %llu of %llu bytes",
 			v->t->id, (unsigned long long)len, (unsigned long long)id,
 			(unsigned long long)b.length);
 	return 0;
@@ -116,10 +139,10 @@ static int v_table(void *ctx, struct tstate *t)
 	v->rep->errors += vis.errors;
 	if (v->full && vis.errors == 0) {
 		if (vis.entries != t->r.entries)
-			problem(v, "table %u: holds %llu entries, its root says %llu", t->id,
+			damage(v, "table %u: holds %llu entries, its root says %llu", t->id,
 				(unsigned long long)vis.entries, (unsigned long long)t->r.entries);
 		if (vis.pages != t->r.pages)
-			problem(v, "table %u: has %llu pages, its root says %llu", t->id,
+			damage(v, "table %u: has %llu pages, its root says %llu", t->id,
 				(unsigned long long)vis.pages, (unsigned long long)t->r.pages);
 	}
 	return 0;
@@ -143,7 +166,7 @@ static int v_blobs(struct vctx *v, bool check_data)
 			break;
 		struct store_blob_info b;
 		if (kl != 8 || blob_decode_row(val, vl, get_be64(k), &b) < 0) {
-			problem(v, "blob index: malformed row");
+			damage(v, "blob index: malformed row");
 			r = store_cursor_next(c);
 			continue;
 		}
@@ -161,7 +184,8 @@ static int v_blobs(struct vctx *v, bool check_data)
 		if (b.npages)
 			reach_mark(v, b.pgno, b.npages, "blob");
 		if (check_data) {
-			if (blob_check(txn->s, &b, v->problem, v->ctx) < 0)
+			struct blob_ctx bc = {v, b.id, b.pgno};
+			if (blob_check(txn->s, &b, blob_problem_cb, &bc) < 0)
 				v->rep->errors++;
 			v->rep->blob_bytes += b.stored;
 		}
@@ -169,7 +193,7 @@ static int v_blobs(struct vctx *v, bool check_data)
 			struct store_blob_info at;
 			int lr = blob_locate_page(txn, b.pgno, &at);
 			if (lr < 0 || at.id != b.id || at.pgno != b.pgno)
-				problem(v, "blob %llu: its location index entry is missing or wrong",
+				damage(v, "blob %llu: its location index entry is missing or wrong",
 					(unsigned long long)b.id);
 		}
 		tick(v, b.npages);
@@ -181,14 +205,14 @@ static int v_blobs(struct vctx *v, bool check_data)
 	if (v->full) {
 		struct meta *m = txn->meta;
 		if (count != m->blob_count || logical != m->blob_logical || stored != m->blob_stored)
-			problem(v,
+			damage(v,
 				"blob counters disagree: %llu blobs / %llu bytes / %llu stored "
 				"found, the commit says %llu / %llu / %llu",
 				(unsigned long long)count, (unsigned long long)logical,
 				(unsigned long long)stored, (unsigned long long)m->blob_count,
 				(unsigned long long)m->blob_logical, (unsigned long long)m->blob_stored);
 		if (reservations != m->reservations)
-			problem(v, "%llu blob move reservations found, the commit says %llu",
+			damage(v, "%llu blob move reservations found, the commit says %llu",
 				(unsigned long long)reservations, (unsigned long long)m->reservations);
 		/* the location index: sorted by page, runs must not overlap */
 		r = store_cursor_open(txn, TID_BLOBLOC, &c);
@@ -205,12 +229,12 @@ static int v_blobs(struct vctx *v, bool check_data)
 			if (kl == 8 && vl == 16) {
 				uint64_t st = get_be64(k);
 				if (st < end)
-					problem(v, "blobs overlap at page %llu",
+					damage(v, "blobs overlap at page %llu",
 						(unsigned long long)st);
 				end = st + get64((const uint8_t *)val + 8);
 				locs++;
 			} else {
-				problem(v, "blob location index: malformed row");
+				damage(v, "blob location index: malformed row");
 			}
 			r = store_cursor_next(c);
 		}
@@ -255,7 +279,8 @@ static int v_alloc(struct vctx *v)
 		if (r == -ENOENT)
 			break;
 		if (r < 0) {
-			problem(v, "allocator bitmap %llu: unreadable", (unsigned long long)b);
+			problem_k(v, STORE_PROBLEM_STRUCTURE, 0, 0, "allocator bitmap %llu: unreadable",
+				  (unsigned long long)b);
 			continue;
 		}
 		v->rep->pages++;
@@ -286,27 +311,32 @@ static int v_alloc(struct vctx *v)
 				uint64_t j = (uint64_t)__builtin_ctzll(diff), p = p0 + j;
 				diff &= diff - 1;
 				if ((past >> j) & 1)
-					problem(v, "page %llu: marked used past the end of the image",
-						(unsigned long long)p);
+					problem_k(v, STORE_PROBLEM_FREE_MAP, p, 0,
+						  "page %llu: marked used past the end of the image",
+						  (unsigned long long)p);
 				else if ((x >> j) & 1) {
 					v->rep->leaked_pages++;
-					problem(v, "page %llu: marked used but nothing refers to it",
-						(unsigned long long)p);
+					problem_k(v, STORE_PROBLEM_FREE_MAP, p, 0,
+						  "page %llu: marked used but nothing refers to it",
+						  (unsigned long long)p);
 				} else {
-					problem(v, "page %llu: in use but marked free",
-						(unsigned long long)p);
+					problem_k(v, STORE_PROBLEM_FREE_MAP, p, 0,
+						  "page %llu: in use but marked free",
+						  (unsigned long long)p);
 				}
 			}
 		}
 		used_total += used_here;
 		if (txn->write && b < s->alloc.nbm && s->alloc.bm[b].used != used_here)
-			problem(v, "allocator bitmap %llu: counts %u used pages, holds %llu",
+			problem_k(v, STORE_PROBLEM_FREE_MAP, 0, 0,
+				  "allocator bitmap %llu: counts %u used pages, holds %llu",
 				(unsigned long long)b, s->alloc.bm[b].used,
 				(unsigned long long)used_here);
 	}
 	uint64_t want = txn->write ? s->alloc.used_pages : txn->meta->used_pages;
 	if (used_total != want)
-		problem(v, "allocator: %llu pages marked used, the commit says %llu",
+		problem_k(v, STORE_PROBLEM_FREE_MAP, 0, 0,
+			  "allocator: %llu pages marked used, the commit says %llu",
 			(unsigned long long)used_total, (unsigned long long)want);
 	return 0;
 }
@@ -324,10 +354,39 @@ static int collect(struct vctx *v, bool check_blob_data)
 	return v_alloc(v);
 }
 
+struct plain_ctx {
+	void (*cb)(void *ctx, const char *msg);
+	void *ctx;
+};
+static void plain_problem(void *ctx, const struct store_problem *p)
+{
+	struct plain_ctx *c = ctx;
+	c->cb(c->ctx, p->msg);
+}
+struct plain_progress {
+	struct plain_ctx pc;
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+};
+static void plain_progress_cb(void *ctx, uint64_t done, uint64_t total)
+{
+	struct plain_progress *c = ctx;
+	c->progress(c->pc.ctx, done, total);
+}
+
 int store_verify(store_txn *txn, enum store_verify_level level,
 		 void (*problem_cb)(void *ctx, const char *msg),
 		 void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx,
 		 struct store_verify_report *report)
+{
+	struct plain_progress c = {{problem_cb, ctx}, progress};
+	return store_verify_ex(txn, level, problem_cb ? plain_problem : NULL,
+			       progress ? plain_progress_cb : NULL, &c, report);
+}
+
+int store_verify_ex(store_txn *txn, enum store_verify_level level,
+		    void (*problem_cb)(void *ctx, const struct store_problem *p),
+		    void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx,
+		    struct store_verify_report *report)
 {
 	store *s = txn->s;
 	memset(report, 0, sizeof(*report));
@@ -343,7 +402,7 @@ int store_verify(store_txn *txn, enum store_verify_level level,
 	if (r < 0)
 		return r;
 	if (!slots[0].valid && !slots[1].valid)
-		problem(&v, "both commit slots are damaged");
+		problem_k(&v, STORE_PROBLEM_SLOT, 0, 0, "both commit slots are damaged");
 	/* a damaged older slot loses nothing: the next commit rewrites it */
 	for (int i = 0; i < NSYS; i++) {
 		const struct tree_root *tr = &txn->sys[i].r;
@@ -352,7 +411,8 @@ int store_verify(store_txn *txn, enum store_verify_level level,
 		const uint8_t *p;
 		if (page_get(txn, tr->pgno, tr->csum, tr->depth > 1 ? PT_BRANCH : PT_LEAF,
 			     (int)tr->depth - 1, &p) < 0)
-			problem(&v, "the root of system tree %d is damaged", i);
+			problem_k(&v, STORE_PROBLEM_SLOT, tr->pgno, 0,
+				  "the root of system tree %d is damaged", i);
 	}
 	v.npages = txn->write ? s->alloc.file_pages : txn->meta->file_pages;
 	/* a file shorter than its state (a shrink whose txn did not commit) is

@@ -201,22 +201,19 @@ static void fs_found(void *ctx, const struct sfs_finding *f, const char *msg)
 }
 
 /*
- * The store's problems, told apart by their sentences (store/verify.c,
- * store/blob.c): the free map's can be rebuilt; a blob whose data is damaged
- * is lost data but leaves every structure sound, so other repairs may go on;
- * any other damage to the store stops every repair.
+ * The store's problems, by kind (store_verify_ex): the free map's can be
+ * rebuilt; a blob whose data is damaged is lost data but leaves every
+ * structure sound, so other repairs may go on; any other damage to the store
+ * stops every repair.
  */
-static void store_problem(void *ctx, const char *msg)
+static void store_problem(void *ctx, const struct store_problem *p)
 {
 	struct fsck *k = ctx;
 	struct sfs_finding f;
-	unsigned long long id, pg;
 	memset(&f, 0, sizeof(f));
-	if (strstr(msg, "marked used but nothing refers to it") ||
-	    strstr(msg, "in use but marked free") || strstr(msg, "pages marked used, the commit says") ||
-	    strstr(msg, "used pages, holds")) {
+	if (p->kind == STORE_PROBLEM_FREE_MAP) {
 		f.fix = SFS_FIX_FREE_MAP;
-	} else if (sscanf(msg, "blob %llu at page %llu", &id, &pg) == 2 && strstr(msg, "unreadable")) {
+	} else if (p->kind == STORE_PROBLEM_BLOB_DATA) {
 		if (k->nbad == k->capbad) {
 			size_t nc = k->capbad ? k->capbad * 2 : 16;
 			uint64_t *t = realloc(k->bad_blobs, nc * sizeof(*t));
@@ -226,11 +223,11 @@ static void store_problem(void *ctx, const char *msg)
 			}
 		}
 		if (k->nbad < k->capbad)
-			k->bad_blobs[k->nbad++] = id;
+			k->bad_blobs[k->nbad++] = p->blob_id;
 	} else {
 		k->store_damage++;
 	}
-	add(k, &f, msg);
+	add(k, &f, p->msg);
 }
 
 /* Which files the damaged blobs hold data of, and where. */
@@ -313,7 +310,7 @@ static int check(struct fsck *k)
 	if (r < 0)
 		return r;
 	k->phase = "store";
-	r = store_verify(k->txn, k->level, store_problem, k->bar ? bar_draw : NULL, k, &k->vr);
+	r = store_verify_ex(k->txn, k->level, store_problem, k->bar ? bar_draw : NULL, k, &k->vr);
 	if (r < 0 || k->level < STORE_VERIFY_FULL)
 		return r;
 	struct sfs_check_cb cb = {.found = fs_found, .progress = k->bar ? bar_draw : NULL, .ctx = k};
