@@ -61,7 +61,8 @@ expect "slatectl stats m" mnt
 expect "slatectl stats mnt/" mnt/sub
 expect "slatectl stats mnt " # one path only
 expect "slatectl defrag imgdir/" imgdir/b.slate imgdir/c.svg
-expect "slatectl backup --" --compact
+expect "slatectl backup --" --compact --force
+expect "slatectl backup --compact m" mnt
 expect "slatectl backup m" mnt
 expect "slatectl backup mnt imgdir/b" imgdir/b.slate
 expect "slatectl backup mnt imgdir/b.slate " # nothing after the destination
