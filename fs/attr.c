@@ -85,7 +85,7 @@ void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_se
 		else if ((uint64_t)attr->st_size > SFS_MAX_FILE_SIZE)
 			r = -EFBIG;
 		if (r == 0) {
-			pthread_rwlock_wrlock(&i->io);
+			sfs_rwlock_wr(&i->io);
 			r = sfs_data_truncate(sfs, i, (uint64_t)attr->st_size);
 			pthread_rwlock_unlock(&i->io);
 		}

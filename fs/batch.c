@@ -73,7 +73,7 @@ static int tx_begin(struct sfs *sfs, unsigned nrows, uint64_t bytes, bool grow)
 		if (grow)
 			r = sfs_space_check(sfs, 0);
 		if (r == 0) {
-			pthread_rwlock_wrlock(&sfs->tree);
+			sfs_rwlock_wr(&sfs->tree);
 			if (sfs->broken || !sfs->txn) {
 				pthread_rwlock_unlock(&sfs->tree);
 				return -EIO;
@@ -131,7 +131,7 @@ void sfs_tx_end(struct sfs *sfs, int err)
 
 int sfs_rd_begin(struct sfs *sfs)
 {
-	pthread_rwlock_rdlock(&sfs->tree);
+	sfs_rwlock_rd(&sfs->tree);
 	if (!sfs->txn) {
 		pthread_rwlock_unlock(&sfs->tree);
 		return -EIO;
@@ -226,7 +226,8 @@ int sfs_sync(struct sfs *sfs, uint64_t txid)
 		return 0;
 	if (txid && txid <= store_durable_txnid(sfs->s))
 		return 0;
-	pthread_rwlock_wrlock(&sfs->tree);
+	sfs_loop_handoff(); /* a commit and a disk flush */
+	sfs_rwlock_wr(&sfs->tree);
 	if (sfs->broken) {
 		pthread_rwlock_unlock(&sfs->tree);
 		return -EIO;
@@ -249,7 +250,7 @@ int sfs_sync(struct sfs *sfs, uint64_t txid)
 	if (r < 0) {
 		sfs_log(LOG_ERR, "sync of commit %llu failed: %s", (unsigned long long)target,
 			strerror(-r));
-		pthread_rwlock_wrlock(&sfs->tree);
+		sfs_rwlock_wr(&sfs->tree);
 		batch_break(sfs, r, "a sync");
 		pthread_rwlock_unlock(&sfs->tree);
 		return -EIO;
@@ -390,7 +391,7 @@ int sfs_batch_close(struct sfs *sfs)
 {
 	int r = 0;
 
-	pthread_rwlock_wrlock(&sfs->tree);
+	sfs_rwlock_wr(&sfs->tree);
 	if (sfs->txn) {
 		if (!sfs->opt.ro && !sfs->broken && sfs->txn_dirty)
 			r = store_txn_commit(sfs->txn, STORE_COMMIT_DURABLE, NULL);

@@ -582,6 +582,7 @@ int sfs_data_flush(struct sfs *sfs, struct sfs_inode *i)
 		sfs_data_discard(sfs, i); /* nobody can read it again */
 		return 0;
 	}
+	sfs_loop_handoff(); /* compression and blob writes */
 	while (i->nbufs && i->bufs[i->nbufs - 1]->idx * (uint64_t)cs >= size)
 		buf_drop(sfs, i, i->nbufs - 1);
 
@@ -677,7 +678,7 @@ int sfs_data_flush_all(struct sfs *sfs)
 
 	for (size_t k = 0; k < n; k++) {
 		struct sfs_inode *i = arr[k];
-		pthread_rwlock_wrlock(&i->io);
+		sfs_rwlock_wr(&i->io);
 		int r = sfs_data_flush(sfs, i);
 		if (r < 0) {
 			if (!i->wb_err)
@@ -855,7 +856,7 @@ void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct 
 	i = sfs_inode_grab_req(req, ino);
 	if (!i)
 		return;
-	pthread_rwlock_rdlock(&i->io);
+	sfs_rwlock_rd(&i->io);
 	pthread_mutex_lock(&i->attr_mu);
 	fsize = i->a.size;
 	pthread_mutex_unlock(&i->attr_mu);
@@ -903,7 +904,7 @@ void sfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, 
 	i = sfs_inode_grab_req(req, ino);
 	if (!i)
 		return;
-	pthread_rwlock_wrlock(&i->io);
+	sfs_rwlock_wr(&i->io);
 	r = sfs_space_check(sfs, size);
 	if (r == 0)
 		r = data_write(sfs, i, (const uint8_t *)buf, size, (uint64_t)off);
@@ -972,7 +973,7 @@ void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, of
 		fuse_reply_err(req, S_ISDIR(i->a.mode) ? EISDIR : ENODEV);
 		return;
 	}
-	pthread_rwlock_wrlock(&i->io);
+	sfs_rwlock_wr(&i->io);
 	pthread_mutex_lock(&i->attr_mu);
 	size = i->a.size;
 	pthread_mutex_unlock(&i->attr_mu);
@@ -1057,7 +1058,7 @@ void sfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct 
 	i = sfs_inode_grab_req(req, ino);
 	if (!i)
 		return;
-	pthread_rwlock_rdlock(&i->io);
+	sfs_rwlock_rd(&i->io);
 	sfs_inode_attr(i, &a);
 	if (o >= a.size) {
 		r = -ENXIO;
@@ -1259,9 +1260,9 @@ void sfs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	if (r == 0) {
 		struct sfs_inode *first = in->ino <= out->ino ? in : out;
 		struct sfs_inode *second = first == in ? out : in;
-		pthread_rwlock_wrlock(&first->io);
+		sfs_rwlock_wr(&first->io);
 		if (second != first)
-			pthread_rwlock_wrlock(&second->io);
+			sfs_rwlock_wr(&second->io);
 		r = copy_range(sfs, in, (uint64_t)off_in, out, (uint64_t)off_out, len, &copied);
 		if (second != first)
 			pthread_rwlock_unlock(&second->io);

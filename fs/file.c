@@ -26,7 +26,7 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		r = -EROFS;
 	} else if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY &&
 		   S_ISREG(i->a.mode)) {
-		pthread_rwlock_wrlock(&i->io);
+		sfs_rwlock_wr(&i->io);
 		r = sfs_data_truncate(sfs, i, 0);
 		pthread_rwlock_unlock(&i->io);
 		if (r == 0)
@@ -69,7 +69,7 @@ void sfs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (r == 0) {
 		/* a read-only handle wrote nothing: no need to stop readers */
 		if (!sfs->opt.ro && (fi->flags & O_ACCMODE) != O_RDONLY) {
-			pthread_rwlock_wrlock(&i->io);
+			sfs_rwlock_wr(&i->io);
 			r = sfs_data_flush(sfs, i);
 			if (r < 0) {
 				i->wb_err = r;
@@ -95,7 +95,7 @@ static void do_fsync(fuse_req_t req, fuse_ino_t ino)
 	if (!i)
 		return;
 	if (!sfs->opt.ro) {
-		pthread_rwlock_wrlock(&i->io);
+		sfs_rwlock_wr(&i->io);
 		r = sfs_data_flush(sfs, i);
 		if (r == 0 && i->wb_err) {
 			r = i->wb_err;

@@ -140,7 +140,7 @@ void sfs_icache_destroy(struct sfs *sfs)
 	pthread_mutex_destroy(&sfs->imu);
 }
 
-static void maybe_release(struct sfs *sfs, struct sfs_inode *i);
+static bool maybe_release(struct sfs *sfs, struct sfs_inode *i);
 
 void sfs_icache_drop_kernel_refs(struct sfs *sfs)
 {
@@ -157,22 +157,24 @@ void sfs_icache_drop_kernel_refs(struct sfs *sfs)
 	pthread_mutex_unlock(&sfs->imu);
 }
 
-/* Free i if nothing holds it any more, or queue it for reclaim [L4 held]. */
-static void maybe_release(struct sfs *sfs, struct sfs_inode *i)
+/* Free i if nothing holds it any more, or queue it for reclaim [L4 held].
+   True if it was queued: the caller runs sfs_reclaim_run() once it holds
+   no lock, or wakes the commit thread to do it. */
+static bool maybe_release(struct sfs *sfs, struct sfs_inode *i)
 {
 	if (i->refs || i->nlookup || i->opens || i->on_dirty || i->dead)
-		return;
+		return false;
 	if (i->ino == SFS_ROOT_INO)
-		return; /* the kernel's reference on the root is never counted */
+		return false; /* the kernel's reference on the root is never counted */
 	if (i->unlinked) {
 		i->dead = true;
 		i->rnext = sfs->reclaim;
 		sfs->reclaim = i;
-		sfs_batch_kick(sfs);
-		return;
+		return true;
 	}
 	hremove(sfs, i);
 	inode_free(sfs, i);
+	return false;
 }
 
 /* ---- getting inodes ---------------------------------------------------------- */
@@ -284,8 +286,10 @@ void sfs_inode_put(struct sfs *sfs, struct sfs_inode *i)
 		return;
 	pthread_mutex_lock(&sfs->imu);
 	i->refs--;
-	maybe_release(sfs, i);
+	bool queued = maybe_release(sfs, i);
 	pthread_mutex_unlock(&sfs->imu);
+	if (queued)
+		sfs_batch_kick(sfs);
 }
 
 int sfs_inode_new(struct sfs *sfs, const struct sfs_attr *a, struct sfs_inode **out)
@@ -379,15 +383,19 @@ void sfs_inode_mark_dirty(struct sfs *sfs, struct sfs_inode *i)
 
 void sfs_inode_clear_dirty(struct sfs *sfs, struct sfs_inode *i)
 {
+	bool queued = false;
+
 	pthread_mutex_lock(&sfs->imu);
 	if (i->on_dirty) {
 		i->on_dirty = false;
 		i->dprev->dnext = i->dnext;
 		i->dnext->dprev = i->dprev;
 		i->dnext = i->dprev = NULL;
-		maybe_release(sfs, i);
+		queued = maybe_release(sfs, i);
 	}
 	pthread_mutex_unlock(&sfs->imu);
+	if (queued)
+		sfs_batch_kick(sfs);
 }
 
 size_t sfs_inode_dirty_list(struct sfs *sfs, struct sfs_inode ***arr)
@@ -598,6 +606,8 @@ int sfs_inode_reclaim(struct sfs *sfs, uint64_t ino, struct sfs_inode *i, bool t
 	}
 	if (a.nlink > 0)
 		trunc = true;
+	if (S_ISREG(a.mode) && !(a.flags & SFS_IF_INLINE))
+		sfs_loop_handoff(); /* chunks to delete, maybe many */
 	if (trunc)
 		from = (a.size + sfs->chunk_size - 1) / sfs->chunk_size;
 
@@ -663,7 +673,7 @@ void sfs_reclaim_run(struct sfs *sfs)
 
 	for (struct sfs_inode *i = list; i; i = n) {
 		n = i->rnext;
-		pthread_rwlock_wrlock(&i->io);
+		sfs_rwlock_wr(&i->io);
 		sfs_data_discard(sfs, i);
 		pthread_rwlock_unlock(&i->io);
 		int r = sfs_inode_reclaim(sfs, i->ino, i, false);
@@ -733,7 +743,7 @@ int sfs_orphans_recover(struct sfs *sfs)
 			pthread_mutex_lock(&sfs->imu);
 			i->dead = true;
 			pthread_mutex_unlock(&sfs->imu);
-			pthread_rwlock_wrlock(&i->io);
+			sfs_rwlock_wr(&i->io);
 			sfs_data_discard(sfs, i); /* off the dirty list too */
 			pthread_rwlock_unlock(&i->io);
 			r = sfs_inode_reclaim(sfs, inos[k], i, false);

@@ -68,6 +68,14 @@ static void daemon_ready(int wfd)
 	close(wfd);
 }
 
+/* fsync waits for the disk in its worker: leave room for the requests that
+   arrive meanwhile (libfuse's default is 10) */
+static unsigned loop_threads(const struct sfs *sfs)
+{
+	unsigned mt = sfs->opt.max_threads;
+	return mt && mt <= 100000 ? mt : 32;
+}
+
 int main(int argc, char **argv)
 {
 	struct sfs *sfs = calloc(1, sizeof(*sfs));
@@ -115,21 +123,21 @@ int main(int argc, char **argv)
 
 	if (sfs->opt.singlethread) {
 		r = fuse_session_loop(se);
-	} else {
+	} else if (sfs->opt.clone_fd) {
+		/* one /dev/fuse descriptor per thread: libfuse's own loop */
 		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 		if (!cfg) {
 			r = -ENOMEM;
 		} else {
-			fuse_loop_cfg_set_clone_fd(cfg, sfs->opt.clone_fd);
+			fuse_loop_cfg_set_clone_fd(cfg, 1);
 			if (sfs->opt.max_idle_threads && sfs->opt.max_idle_threads <= 100000)
 				fuse_loop_cfg_set_idle_threads(cfg, sfs->opt.max_idle_threads);
-			/* fsync waits for the disk in its worker: leave room for the
-			   requests that arrive meanwhile (libfuse's default is 10) */
-			unsigned mt = sfs->opt.max_threads;
-			fuse_loop_cfg_set_max_threads(cfg, mt && mt <= 100000 ? mt : 32);
+			fuse_loop_cfg_set_max_threads(cfg, loop_threads(sfs));
 			r = fuse_session_loop_mt(se, cfg);
 			fuse_loop_cfg_destroy(cfg);
 		}
+	} else {
+		r = sfs_loop_run(se, loop_threads(sfs)); /* fs/loop.c */
 	}
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);

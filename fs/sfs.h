@@ -258,6 +258,18 @@ struct sfs_space {
 int sfs_space_check(struct sfs *sfs, uint64_t bytes);
 void sfs_op_statfs(fuse_req_t req, fuse_ino_t ino);
 
+/* ---- the session loop (fs/loop.c) ------------------------------------------------ */
+
+/* Run the session with up to max_threads workers, one reading at a time;
+   returns when the session ends (0 or -errno). */
+int sfs_loop_run(struct fuse_session *se, unsigned max_threads);
+/* The calling thread is about to block (disk I/O, a sync, a busy lock): if
+   it is the loop's reader, another thread takes over reading. */
+void sfs_loop_handoff(void);
+/* Take a rwlock; if it is busy, hand off first. */
+void sfs_rwlock_wr(pthread_rwlock_t *l);
+void sfs_rwlock_rd(pthread_rwlock_t *l);
+
 /* ---- the mounted filesystem ------------------------------------------------------- */
 
 struct sfs {
