@@ -1564,6 +1564,34 @@ missing:
 	return 0;
 }
 
+/* Runs of free (0) bits of one word's first `n` bits, into the running
+ * figures: the open run carries over from the previous word. */
+static void runs_of_word(uint64_t used, unsigned n, uint64_t *run, uint64_t *extents,
+			 uint64_t *largest)
+{
+	unsigned i = 0;
+	while (i < n) {
+		uint64_t x = used >> i;
+		unsigned f = x ? (unsigned)__builtin_ctzll(x) : 64 - i; /* free bits from i */
+		if (f > n - i)
+			f = n - i;
+		*run += f;
+		i += f;
+		if (i >= n)
+			break;
+		/* a used bit ends the run */
+		if (*run) {
+			(*extents)++;
+			if (*run > *largest)
+				*largest = *run;
+			*run = 0;
+		}
+		uint64_t y = ~(used >> i);
+		unsigned u = y ? (unsigned)__builtin_ctzll(y) : 64 - i; /* used bits from i */
+		i += u > n - i ? n - i : u;
+	}
+}
+
 int alloc_summary(store_txn *txn, struct store_stats *st)
 {
 	store *s = txn->s;
@@ -1573,8 +1601,7 @@ int alloc_summary(store_txn *txn, struct store_stats *st)
 	if (!txn->write && filep < fp)
 		fp = filep;
 	uint64_t nbm = (fp + bpb - 1) / bpb;
-	uint64_t free = 0, extents = 0, largest = 0, run = 0, last_used = 0, pend = 0;
-	bool any_used = false;
+	uint64_t free = 0, extents = 0, largest = 0, run = 0, tail_start = s->first_pg;
 	for (uint64_t b = 0; b < nbm; b++) {
 		const uint8_t *bits;
 		uint64_t pg;
@@ -1582,47 +1609,24 @@ int alloc_summary(store_txn *txn, struct store_stats *st)
 		if (r < 0)
 			return r;
 		const uint64_t *w = (const uint64_t *)bits;
-		const uint64_t *pw = txn->write ? s->alloc.bm[b].pend : NULL;
 		uint64_t base = b * bpb;
-		uint64_t c = fp - base < bpb ? fp - base : bpb;
-		for (uint64_t i = 0; i < c; i++) {
-			uint64_t p = base + i;
-			if (p < s->first_pg)
-				continue;
-			if ((i % 64) == 0 && i + 64 <= c && w[i / 64] == ~0ull) {
-				if (run) {
-					extents++;
-					if (run > largest)
-						largest = run;
-					run = 0;
-				}
-				any_used = true;
-				last_used = p + 63;
-				i += 63;
-				continue;
-			}
-			if ((i % 64) == 0 && i + 64 <= c && w[i / 64] == 0 &&
-			    (!pw || pw[i / 64] == 0)) {
-				free += 64;
-				run += 64;
-				i += 63;
+		for (uint64_t k = 0; k * 64 < bpb && base + k * 64 < fp; k++) {
+			uint64_t p0 = base + k * 64;
+			unsigned n = fp - p0 >= 64 ? 64 : (unsigned)(fp - p0);
+			uint64_t used = w[k];
+			if (p0 < s->first_pg) /* the slots count as used */
+				used |= s->first_pg - p0 >= 64 ? ~0ull
+							       : (1ull << (s->first_pg - p0)) - 1;
+			uint64_t mask = n == 64 ? ~0ull : (1ull << n) - 1;
+			used &= mask;
+			free += (uint64_t)__builtin_popcountll(~used & mask);
+			if (used)
+				tail_start = p0 + 64 - (uint64_t)__builtin_clzll(used);
+			if (used == 0) {
+				run += n;
 				continue;
 			}
-			if ((w[i / 64] >> (i % 64)) & 1) {
-				if (run) {
-					extents++;
-					if (run > largest)
-						largest = run;
-					run = 0;
-				}
-				any_used = true;
-				last_used = p;
-			} else {
-				free++;
-				run++;
-				if (pw && ((pw[i / 64] >> (i % 64)) & 1))
-					pend++;
-			}
+			runs_of_word(used, n, &run, &extents, &largest);
 		}
 	}
 	if (run) {
@@ -1634,11 +1638,9 @@ int alloc_summary(store_txn *txn, struct store_stats *st)
 	st->free_bytes = free * ps;
 	st->free_extents = extents;
 	st->largest_free_extent = largest * ps;
-	uint64_t tail_start = any_used ? last_used + 1 : s->first_pg;
 	st->tail_free_bytes = (fp > tail_start ? fp - tail_start : 0) * ps;
 	st->pending_bytes = (txn->write ? s->alloc.pending_pages
 				       : atomic_load(&s->pub_pending_pages)) * ps;
-	(void)pend;
 	return 0;
 }
 

@@ -110,6 +110,7 @@ uint64_t st_verify_count(store_txn *txn, enum store_verify_level level)
 
 struct map_sum {
 	uint64_t next, n, tree, alloc, free, pending, blob, header;
+	uint64_t run, runs, largest, tail; /* free runs, counted from the map */
 	const char *what;
 };
 
@@ -123,6 +124,20 @@ static int map_sum_cb(void *ctx, const struct store_extent *e)
 	       m->what, m->n, e->pgno, e->npages, m->next);
 	m->next = e->pgno + e->npages;
 	m->n++;
+	bool is_free = e->kind == STORE_EXT_FREE || e->kind == STORE_EXT_PENDING ||
+	               e->kind == STORE_EXT_PUNCHED;
+	if (is_free) {
+		m->run += e->npages; /* free kinds next to each other are one run */
+		m->tail += e->npages;
+	} else {
+		if (m->run) {
+			m->runs++;
+			if (m->run > m->largest)
+				m->largest = m->run;
+		}
+		m->run = 0;
+		m->tail = 0;
+	}
 	switch (e->kind) {
 	case STORE_EXT_HEADER:
 		m->header += e->npages;
@@ -174,6 +189,17 @@ void st_check_space_map(store_txn *txn, const char *what)
 	       "%s: the space map has %" PRIu64 " free pages (%" PRIu64
 	       " pending), store_stats %" PRIu64 " free bytes (%" PRIu64 " pending)",
 	       what, m.free, m.pending, st.free_bytes, st.pending_bytes);
+	if (m.run) {
+		m.runs++;
+		if (m.run > m.largest)
+			m.largest = m.run;
+	}
+	CHECKF(m.runs == st.free_extents && m.largest * ps == st.largest_free_extent &&
+	               m.tail * ps == st.tail_free_bytes,
+	       "%s: the space map has %" PRIu64 " free runs (largest %" PRIu64 " pages, %" PRIu64
+	       " free at the end), store_stats %" PRIu64 " (%" PRIu64 " bytes, %" PRIu64 ")",
+	       what, m.runs, m.largest, m.tail, st.free_extents, st.largest_free_extent,
+	       st.tail_free_bytes);
 	CHECKF(m.blob * ps >= st.blob_stored_bytes,
 	       "%s: %" PRIu64 " blob pages cannot hold %" PRIu64 " stored blob bytes", what, m.blob,
 	       st.blob_stored_bytes);
