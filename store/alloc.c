@@ -203,6 +203,11 @@ int alloc_init(store *s, const struct meta *m)
 	}
 	a->bpb = (uint32_t)alloc_bits_per_page(s);
 	a->epi = (s->page_size - PAGE_HDR) / IDX_ENTRY;
+	if (m->file_pages > format_limit_pages(a) || m->used_pages > m->file_pages) {
+		store_logf(s, STORE_LOG_ERR, "commit slot describes an impossible size (%llu pages)",
+			   (unsigned long long)m->file_pages);
+		return -EIO;
+	}
 	a->file_pages = m->file_pages;
 	a->used_pages = m->used_pages;
 	a->alloc_pages = m->alloc_pages;
@@ -490,6 +495,7 @@ static int idx_touch(store_txn *txn, uint32_t i)
 	if (!buf)
 		return -ENOMEM;
 	memset(buf, 0, s->page_size);
+	buf[PH_TYPE] = PT_INDEX; /* its kind from the start (pager checks it) */
 	a->idx[i].dirty = buf;
 	uint64_t pg;
 	r = alloc_page_inner(txn, &pg);
@@ -536,6 +542,7 @@ static int bm_touch(store_txn *txn, uint32_t b)
 	if (!buf)
 		return -ENOMEM;
 	memset(buf, 0, PAGE_HDR);
+	buf[PH_TYPE] = PT_BITMAP; /* its kind from the start (pager checks it) */
 	memcpy(buf + PAGE_HDR, w, s->page_size - PAGE_HDR);
 	m->dirty = buf;
 	uint64_t pg;

@@ -581,7 +581,18 @@ int store_blob_read(store_txn *txn, uint64_t id, uint64_t off, void *buf, size_t
 int blob_read_all(store_txn *txn, uint64_t id, void *buf, size_t len)
 {
 	size_t n;
-	int r = store_blob_read(txn, id, 0, buf, len, &n);
+	struct store_blob_info b;
+	int r = store_blob_stat(txn, id, &b);
+	if (r == 0 && b.length != len) {
+		store_logf(txn->s, STORE_LOG_ERR, "a value of %zu bytes refers to blob %llu of %llu bytes",
+			   len, (unsigned long long)id, (unsigned long long)b.length);
+		return -EIO;
+	}
+	if (r == -ENOENT)
+		return -EIO; /* a value's blob is missing */
+	if (r < 0)
+		return r;
+	r = store_blob_read_at(txn->s, &b, 0, buf, len, &n);
 	if (r == 0 && n != len) {
 		store_logf(txn->s, STORE_LOG_ERR, "blob %llu is shorter than its row says",
 			   (unsigned long long)id);

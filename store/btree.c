@@ -327,7 +327,7 @@ int bt_get(store_txn *txn, struct tstate *t, const void *key, size_t klen, void 
 	if (!val || cap == 0)
 		return 0;
 	if (cap >= vl)
-		return blob_read_all(txn, get64(v), val, vl);
+		return blob_read_all(txn, get64(v), val, vl); /* checks vl against the blob */
 	/* caller wants a prefix of a value kept in a blob */
 	size_t nread;
 	return store_blob_read(txn, get64(v), 0, val, cap, &nread);
@@ -910,6 +910,16 @@ static int fin_page(store_txn *txn, uint8_t *p, uint64_t pgno, uint64_t *csum)
 			uint8_t *cp = dirty_find(txn, child);
 			if (!cp)
 				continue;
+			/* this txn's copy of our child, not another page reusing its
+			 * number (a damaged free map) */
+			if (cp[PH_TYPE] != (p[PH_LEVEL] == 1 ? PT_LEAF : PT_BRANCH) ||
+			    cp[PH_LEVEL] != p[PH_LEVEL] - 1 || get32(cp + PH_OWNER) != get32(p + PH_OWNER)) {
+				store_logf(txn->s, STORE_LOG_ERR,
+					   "page %llu: a branch's child is also another page of this txn "
+					   "(the free map gave out a page in use)",
+					   (unsigned long long)child);
+				return -EIO;
+			}
 			uint64_t cc;
 			int r = fin_page(txn, cp, child, &cc);
 			if (r < 0)
@@ -1450,6 +1460,18 @@ int store_cursor_get(store_cursor *c, const void **key, size_t *klen, const void
 		*klen = kl;
 	if (val || vlen) {
 		if (ovf && val) {
+			/* the cell's length, checked against the blob before any
+			 * allocation of that size */
+			struct store_blob_info bi;
+			int r = store_blob_stat(c->txn, get64(v), &bi);
+			if (r == 0 && bi.length != vl) {
+				store_logf(c->txn->s, STORE_LOG_ERR,
+					   "a value of %zu bytes refers to blob %llu of %llu bytes", vl,
+					   (unsigned long long)bi.id, (unsigned long long)bi.length);
+				r = -EIO;
+			}
+			if (r < 0)
+				return r == -ENOENT ? -EIO : r;
 			if (c->vcap < vl || !c->vbuf) {
 				uint8_t *nb = realloc(c->vbuf, vl ? vl : 1);
 				if (!nb)
@@ -1457,7 +1479,7 @@ int store_cursor_get(store_cursor *c, const void **key, size_t *klen, const void
 				c->vbuf = nb;
 				c->vcap = vl;
 			}
-			int r = blob_read_all(c->txn, get64(v), c->vbuf, vl);
+			r = blob_read_all(c->txn, get64(v), c->vbuf, vl);
 			if (r < 0)
 				return r;
 			v = c->vbuf;

@@ -42,7 +42,7 @@ static int cat_decode(store *s, const uint8_t *v, size_t vlen, struct tstate *t)
 	t->r.entries = get64(v + 24);
 	t->r.pages = get64(v + 32);
 	t->r.overflow = get64(v + 40);
-	if (t->r.depth > MAX_DEPTH || t->id < TID_FIRST_USER) {
+	if (t->r.depth > MAX_DEPTH || t->id < TID_FIRST_USER || t->id >= MAX_TABLE_ID) {
 		store_logf(s, STORE_LOG_ERR, "catalog row for a table is malformed");
 		return -EIO;
 	}
@@ -305,6 +305,8 @@ int store_table_create(store_txn *txn, const char *name, store_table *out)
 		return -EEXIST;
 	if (r != -ENOENT)
 		return r;
+	if (txn->meta->next_table_id >= MAX_TABLE_ID)
+		return -ENOSPC; /* 16 million tables, dropped ones included */
 	store_table id = txn->meta->next_table_id++;
 	r = names_set(txn->s, id, name);
 	if (r < 0)

@@ -318,6 +318,15 @@ int page_get(store_txn *txn, uint64_t pgno, uint64_t csum, int type, int level,
 	if (txn->write) {
 		p = dirty_find(txn, pgno);
 		if (p) {
+			/* a page this txn wrote must be what the reference expects:
+			 * a damaged free map can hand a live page out again */
+			if ((type >= 0 && p[PH_TYPE] != type) || (level >= 0 && p[PH_LEVEL] != level)) {
+				store_logf(s, STORE_LOG_ERR,
+					   "page %llu: referenced as a type %d page but this txn made "
+					   "it a type %d page (the free map gave out a page in use)",
+					   (unsigned long long)pgno, type, p[PH_TYPE]);
+				return -EIO;
+			}
 			*out = p;
 			return 0;
 		}

@@ -442,7 +442,8 @@ int store_space_map(store_txn *txn, int (*cb)(void *ctx, const struct store_exte
 		free(m.v);
 		return r;
 	}
-	qsort(m.v, m.n, sizeof(*m.v), cmp_tp);
+	if (m.n)
+		qsort(m.v, m.n, sizeof(*m.v), cmp_tp);
 	store_cursor *c = NULL;
 	r = store_cursor_open(txn, TID_BLOBLOC, &c);
 	if (r < 0) {
@@ -475,9 +476,11 @@ int store_space_map(store_txn *txn, int (*cb)(void *ctx, const struct store_exte
 			ti++;
 		memset(&e, 0, sizeof(e));
 		if (bstart != UINT64_MAX && p >= bstart && p < bstart + bn) {
+			/* in address order, never overlapping: a run that overlaps the
+			 * one before (a damaged index) is cut to what is left of it */
 			e.kind = STORE_EXT_BLOB;
-			e.pgno = bstart;
-			e.npages = bn;
+			e.pgno = p;
+			e.npages = bstart + bn - p;
 			e.blob_id = bid;
 			r = emit(&em, &e);
 			p = bstart + bn;

@@ -94,8 +94,12 @@ int slot_decode(const uint8_t *slot, struct meta *m, uint32_t *page_size, uint8_
 	}
 	uint32_t ver = get32(slot + S_VERSION);
 	if (ver > STORE_FORMAT_VERSION || get64(slot + S_INCOMPAT) != 0) {
-		snprintf(why, whylen, "format version %u (this program reads up to %u)", ver,
-			 STORE_FORMAT_VERSION);
+		if (ver > STORE_FORMAT_VERSION)
+			snprintf(why, whylen, "format version %u (this program reads up to %u)", ver,
+				 STORE_FORMAT_VERSION);
+		else
+			snprintf(why, whylen, "unknown incompatible features %#llx",
+				 (unsigned long long)get64(slot + S_INCOMPAT));
 		memset(m, 0, sizeof(*m));
 		m->txnid = get64(slot + S_TXNID); /* the slot is intact: its age is known */
 		return -EPROTONOSUPPORT;
@@ -130,7 +134,8 @@ int slot_decode(const uint8_t *slot, struct meta *m, uint32_t *page_size, uint8_
 			return -EIO;
 		}
 	}
-	if (m->nindex > MAX_INDEX || m->next_table_id < TID_FIRST_USER) {
+	if (m->nindex > MAX_INDEX || m->next_table_id < TID_FIRST_USER ||
+	    m->next_table_id > MAX_TABLE_ID) {
 		snprintf(why, whylen, "malformed allocator root");
 		return -EIO;
 	}
@@ -248,17 +253,28 @@ static int check_tail_unused(store *s, uint64_t actual, uint64_t covered)
 	if (r < 0)
 		return r;
 	uint64_t bpb = alloc_bits_per_page(s);
-	const uint8_t *bits = NULL;
-	uint64_t pg;
-	for (uint64_t p = actual; p < covered && r == 0; p++) {
-		if (!bits || p % bpb == 0)
-			r = alloc_bitmap_get(txn, (uint32_t)(p / bpb), &bits, &pg);
-		if (r == 0 && ((bits[(p % bpb) / 8] >> (p % 8)) & 1)) {
-			store_logf(s, STORE_LOG_ERR,
-				   "%s: image is truncated: page %llu is in use but the file ends at "
-				   "page %llu",
-				   s->path, (unsigned long long)p, (unsigned long long)actual);
-			r = -EIO;
+	/* only bitmaps that exist can mark anything used: a word at a time */
+	for (uint64_t b = actual / bpb; r == 0 && b * bpb < covered; b++) {
+		const uint8_t *bits;
+		uint64_t pg;
+		r = alloc_bitmap_get(txn, (uint32_t)b, &bits, &pg);
+		if (r < 0 || !pg)
+			continue;
+		const uint64_t *w = (const uint64_t *)bits;
+		for (uint64_t k = 0; k < bpb / 64 && r == 0; k++) {
+			uint64_t p0 = b * bpb + k * 64, x = w[k];
+			if (p0 + 64 <= actual || !x)
+				continue;
+			if (p0 < actual)
+				x &= ~((1ull << (actual - p0)) - 1);
+			if (x) {
+				store_logf(s, STORE_LOG_ERR,
+					   "%s: image is truncated: page %llu is in use but the file "
+					   "ends at page %llu",
+					   s->path, (unsigned long long)(p0 + (uint64_t)__builtin_ctzll(x)),
+					   (unsigned long long)actual);
+				r = -EIO;
+			}
 		}
 	}
 	store_txn_abort(txn);

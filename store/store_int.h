@@ -59,6 +59,7 @@ enum page_type { PT_LEAF = 1, PT_BRANCH = 2, PT_BITMAP = 3, PT_INDEX = 4 };
 
 /* system trees, whose roots live in the slot itself */
 enum { TID_CATALOG = 0, TID_BLOBS = 1, TID_BLOBLOC = 2, NSYS = 3, TID_FIRST_USER = 16 };
+#define MAX_TABLE_ID (1u << 24) /* table ids index an array: bounded */
 
 /* ---- little-endian field access ------------------------------------------ */
 
