@@ -482,6 +482,7 @@ int store_space_map(store_txn *txn, int (*cb)(void *ctx, const struct store_exte
 			e.pgno = p;
 			e.npages = bstart + bn - p;
 			e.blob_id = bid;
+			e.cut = p - bstart;
 			r = emit(&em, &e);
 			p = bstart + bn;
 			if (cr == 0)

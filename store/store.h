@@ -468,6 +468,8 @@ struct store_extent {
 	store_table table;   /**< TREE: owning table (STORE_CATALOG for the catalog) */
 	uint32_t level;      /**< TREE: 0 = leaf */
 	uint64_t blob_id;    /**< BLOB */
+	uint64_t cut;        /**< BLOB: pages at its start the run before already
+				  claimed (a damaged index): the run is cut by them */
 };
 
 /** Table id reported for pages of the store's own tables. */

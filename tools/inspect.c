@@ -261,6 +261,7 @@ static int build_map(struct insp *m, store_txn *txn, int fd)
 			struct store_blob_info bi;
 			run.nblobs = 1;
 			run.first_blob = run.last_blob = e->blob_id;
+			m->overlap_bytes += e->cut * ps; /* the store cut it */
 			if (store_blob_stat(txn, e->blob_id, &bi) == 0) {
 				m->lz4_blobs += (bi.flags & STORE_BLOB_LZ4) != 0;
 				m->blob_length += bi.length;

@@ -1,12 +1,11 @@
 /*
- * craft.c — the crafted inputs of known bugs the fuzzer found, written by
- * `fuzz-mkseed DIR KNOWN-DIR` into KNOWN-DIR. Each starts from a valid seed
- * of DIR, changes the field the bug needs, and recomputes the checksums
- * above it as an attacker would, so it reproduces with real checksums — in
- * the plain replayer, fsck.slatefs, slatefs-inspect and the daemon — and in
- * the nocrc build alike. The test suite expects each to fail (a crash, an
- * abort, a hang) until its bug is fixed; then move it among the ordinary
- * seeds (tests/fuzz/README.md, "A crash becomes a regression test").
+ * craft.c — the crafted inputs of the bugs the fuzzer found (K1-K6 in
+ * README.md), written by `fuzz-mkseed DIR` among the ordinary seeds of DIR:
+ * each bug is fixed, and its input is a regression test. Each starts from a
+ * valid seed of DIR, changes the field the bug needs, and recomputes the
+ * checksums above it as an attacker would, so it reproduces with real
+ * checksums — in the plain replayer, fsck.slatefs, slatefs-inspect and the
+ * daemon — and in the nocrc build alike.
  *
  * Checksums are found by value, so that no offset inside a page is assumed:
  * after page P changed, its old XXH3 is looked for in every other page and
@@ -247,7 +246,7 @@ static void craft_branch_child(const char *dir, const char *name)
 	free(b);
 }
 
-void craft_known(const char *dir)
+void craft_fixed(const char *dir)
 {
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		seed_die(dir, errno);
@@ -284,11 +283,11 @@ void craft_known(const char *dir)
 	craft_branch_child(dir, "branch-child-free-page");
 
 	/* a store without tables: qsort(NULL, 0) in store_space_map, which
-	   only UBSan sees (hence the .ubsan suffix) */
+	   only UBSan saw */
 	struct store_options so = {.log = seed_log};
 	store *s;
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/store-no-tables.ubsan", dir);
+	snprintf(path, sizeof(path), "%s/store-no-tables", dir);
 	CHECK(store_open(path, STORE_CREATE | STORE_OVERWRITE, &so, &s));
 	CHECK(store_close(s));
 }

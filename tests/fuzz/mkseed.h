@@ -1,7 +1,7 @@
 /*
  * mkseed.h — what the seed generator's two files share: mkseed.c (the seed
  * corpus: valid images and damaged variants) and craft.c (crafted inputs of
- * known bugs).
+ * the bugs found and fixed).
  */
 #ifndef SLATEFS_MKSEED_H
 #define SLATEFS_MKSEED_H
@@ -28,8 +28,8 @@ char *seed_path(const char *name);
 uint8_t *seed_slurp(const char *name, size_t *len);
 void seed_write(const char *path, const uint8_t *b, size_t len);
 
-/* craft.c: write the crafted inputs of known bugs into dir, from the seeds
-   of DIR. */
-void craft_known(const char *dir);
+/* craft.c: write the crafted inputs of the fixed bugs into dir, from the
+   seeds already there. */
+void craft_fixed(const char *dir);
 
 #endif /* SLATEFS_MKSEED_H */

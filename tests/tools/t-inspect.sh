@@ -244,13 +244,13 @@ assert m[\"errors\"] and m[\"slots\"], m.get(\"errors\")
 '
 
 test_expect_success 'a map with overlapping blobs: cut, reported, still the file size' '
-	test -f known/blobloc-overlap &&
-	rc=0 && "$INSPECT" --json known/blobloc-overlap >out.json 2>err || rc=$? &&
+	test -f seeds/blobloc-overlap &&
+	rc=0 && "$INSPECT" --json seeds/blobloc-overlap >out.json 2>err || rc=$? &&
 	cat err && test "$rc" = 1 && grep -q "claimed twice" err &&
 	py "
 import json, os
 m = json.load(open(\"out.json\"))
-size = os.path.getsize(\"known/blobloc-overlap\")
+size = os.path.getsize(\"seeds/blobloc-overlap\")
 assert m[\"map\"][\"total_bytes\"] == size, (m[\"map\"][\"total_bytes\"], size)
 pos = 0
 for r in m[\"map\"][\"runs\"]:
