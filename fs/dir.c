@@ -154,6 +154,49 @@ static int get_child(struct sfs *sfs, uint64_t parent, const char *name, uint64_
 
 /* ---- lookup ----------------------------------------------------------------- */
 
+static bool is_dot(const char *name)
+{
+	return name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0));
+}
+
+/*
+ * Export support (FUSE_CAP_EXPORT_SUPPORT): the kernel turns a file handle
+ * back into an inode it has forgotten by looking up "." in the handle's node
+ * id (any type of inode), and a directory's parent by looking up "..". The
+ * node id is the inode number, never reused (generation 0), so "." loads the
+ * inode by number — gone: ENOENT, which the kernel reports as ESTALE — and
+ * ".." is the directory row's parent (the root's is itself). Each answer
+ * counts as a lookup like any other. Caller holds the tree lock shared, which
+ * keeps a directory's parent field still (only rename changes it, exclusive).
+ */
+static int lookup_dot(struct sfs *sfs, uint64_t ino, const char *name, struct sfs_inode **out)
+{
+	struct sfs_inode *i = NULL;
+	uint64_t up;
+	int r = sfs_inode_get(sfs, ino, &i);
+
+	if (r < 0 || name[1] == 0) {
+		*out = i;
+		return r;
+	}
+	if (!S_ISDIR(i->a.mode)) {
+		sfs_inode_put(sfs, i);
+		return -ENOTDIR;
+	}
+	up = i->a.parent && ino != SFS_ROOT_INO ? i->a.parent : SFS_ROOT_INO;
+	sfs_inode_put(sfs, i);
+	if (up == ino) {
+		return sfs_inode_get(sfs, ino, out);
+	}
+	r = sfs_inode_get(sfs, up, out);
+	if (r == -ENOENT) {
+		sfs_log(LOG_ERR, "directory %llu: its parent %llu is missing",
+			(unsigned long long)ino, (unsigned long long)up);
+		r = -EIO;
+	}
+	return r;
+}
+
 void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct sfs *sfs = sfs_of(req);
@@ -171,8 +214,9 @@ void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	r = sfs_dirent_get(sfs, parent, name, &ino, NULL, NULL);
-	if (r == 0)
+	if (is_dot(name))
+		r = lookup_dot(sfs, parent, name, &i);
+	else if ((r = sfs_dirent_get(sfs, parent, name, &ino, NULL, NULL)) == 0)
 		r = get_child(sfs, parent, name, ino, &i);
 	if (r == 0)
 		sfs_inode_entry(sfs, i, &e);

@@ -200,6 +200,7 @@ void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 	want(conn, FUSE_CAP_PARALLEL_DIROPS);
 	want(conn, FUSE_CAP_CACHE_SYMLINKS);
 	want(conn, FUSE_CAP_ASYNC_DIO);
+	want(conn, FUSE_CAP_EXPORT_SUPPORT); /* "." and ".." lookups: fs/dir.c */
 	if (!sfs->opt.sync)
 		want(conn, FUSE_CAP_WRITEBACK_CACHE);
 	else

@@ -1,8 +1,9 @@
 /*
  * misc.c — checks of the calls that fit no other group: statfs (sane
  * figures, name length 255), access (F_OK/R_OK/W_OK/X_OK, for root and for
- * a user), ioctl with an unknown command (ENOTTY), and mmap reads and
- * writes seen by read/write and back.
+ * a user), ioctl with an unknown command (ENOTTY), mmap reads and
+ * writes seen by read/write and back, and file handles (what an NFS server
+ * uses) that still open their file after the kernel forgot the inode.
  */
 #include "pc.h"
 
@@ -142,11 +143,85 @@ static void t_mmap(void)
 	free(want);
 }
 
+/* name_to_handle_at for path, into a malloc'd handle */
+static struct file_handle *handle_of(const char *path)
+{
+	struct file_handle *h = calloc(1, sizeof(*h) + MAX_HANDLE_SZ);
+	int mnt;
+
+	h->handle_bytes = MAX_HANDLE_SZ;
+	PC_OK(name_to_handle_at(AT_FDCWD, path, h, &mnt, 0));
+	return h;
+}
+
+/* Let the kernel forget every inode nobody holds (FORGET to the daemon). */
+static void drop_caches(void)
+{
+	int fd = PC_OK(open("/proc/sys/vm/drop_caches", O_WRONLY));
+	PC_OK(write(fd, "2", 1));
+	close(fd);
+}
+
+/*
+ * An NFS server hands out file handles and opens them later, after the
+ * kernel may have forgotten the inode: the file, a directory and a file
+ * inside it are reached again by handle (the daemon answers lookups of "."
+ * and ".."), with their data and inode numbers; a deleted file's handle is
+ * stale.
+ */
+static void t_file_handles(void)
+{
+	struct stat f0, d0, g0, here, st;
+
+	PC_OK(pc_make_file("f", 100000, 7));
+	PC_OK(mkdir("d", 0755));
+	PC_OK(pc_make_file("d/g", 5000, 8));
+	PC_OK(pc_make_file("gone", 10, 9));
+	PC_OK(stat("f", &f0));
+	PC_OK(stat("d", &d0));
+	PC_OK(stat("d/g", &g0));
+	struct file_handle *hf = handle_of("f"), *hd = handle_of("d"), *hg = handle_of("d/g"),
+			   *hx = handle_of("gone");
+	PC_OK(unlink("gone"));
+	int mnt = PC_OK(open(".", O_RDONLY | O_DIRECTORY));
+	for (int round = 0; round < 2; round++) {
+		drop_caches();
+		int fd = PC_OK(open_by_handle_at(mnt, hf, O_RDONLY));
+		PC_OK(fstat(fd, &st));
+		PC_EQ(st.st_ino, f0.st_ino);
+		PC_RANGE_IS(fd, 0, 100000, 7, 0);
+		close(fd);
+		fd = PC_OK(open_by_handle_at(mnt, hg, O_RDONLY));
+		PC_OK(fstat(fd, &st));
+		PC_EQ(st.st_ino, g0.st_ino);
+		PC_RANGE_IS(fd, 0, 5000, 8, 0);
+		close(fd);
+		drop_caches();
+		/* a directory handle is connected to the tree through ".." */
+		fd = PC_OK(open_by_handle_at(mnt, hd, O_RDONLY | O_DIRECTORY));
+		PC_OK(fstat(fd, &st));
+		PC_EQ(st.st_ino, d0.st_ino);
+		PC_OK(fstatat(fd, "g", &st, 0));
+		PC_EQ(st.st_ino, g0.st_ino);
+		PC_OK(fstatat(fd, "..", &st, 0));
+		PC_OK(fstat(mnt, &here));
+		PC_EQ(st.st_ino, here.st_ino);
+		close(fd);
+		PC_ERR(open_by_handle_at(mnt, hx, O_RDONLY), ESTALE);
+	}
+	close(mnt);
+	free(hf);
+	free(hd);
+	free(hg);
+	free(hx);
+}
+
 const struct pc_test pc_misc_tests[] = {
 	{"misc/statfs", t_statfs, 0},
 	{"misc/access_root", t_access_root, PC_ROOT},
 	{"misc/access_user", t_access_user, PC_NONROOT},
 	{"misc/ioctl", t_ioctl, 0},
 	{"misc/mmap", t_mmap, 0},
+	{"misc/file_handles", t_file_handles, PC_ROOT | PC_SLATEFS},
 	{NULL, NULL, 0},
 };
