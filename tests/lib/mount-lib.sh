@@ -120,6 +120,8 @@ ml_cleanup() {
 		fi
 		ml_unmount_dir "$ml_m"
 	done <"$ML_MOUNTS"
+	# what a test asked to undo at the end (ML_AT_EXIT: shell commands)
+	[ -z "${ML_AT_EXIT:-}" ] || eval "$ML_AT_EXIT"
 	# Never recurse into something still mounted.
 	if grep -q " $ML_TMP/" /proc/self/mounts; then
 		say "mount-lib: a mount under $ML_TMP is still there; not removing it" >&2
@@ -189,10 +191,16 @@ ml_record_mount() {
 	printf '%s %s\n' "$1" "$2" >>"$ML_MOUNTS"
 }
 
+# Is the absolute path $1 a mount point in the mount table? (Without a stat:
+# root may not stat another user's FUSE mount made without allow_other.)
+ml_in_table() {
+	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts
+}
+
 # Wait until $1 is a mount point; $2 = daemon pid (or -) to watch.
 ml_wait_mounted() {
 	ml_w=0
-	until mountpoint -q "$1"; do
+	until mountpoint -q "$1" 2>/dev/null || ml_in_table "$1"; do
 		if [ "$2" != - ] && ! kill -0 "$2" 2>/dev/null; then
 			say "mount-lib: the daemon exited before mounting $1" >&2
 			return 1
