@@ -332,7 +332,7 @@ static void *committer(void *arg)
 			sfs_sync(sfs, 0);
 			clock_gettime(CLOCK_MONOTONIC, &next);
 			next.tv_sec += sfs->opt.commit_s;
-		} else if (sfs->dirty_bytes > sfs->opt.cache) {
+		} else if (sfs_data_pressure(sfs)) {
 			sfs_data_flush_all(sfs); /* memory pressure */
 		}
 		pthread_mutex_lock(&sfs->cmu);
@@ -386,10 +386,12 @@ void sfs_batch_stop(struct sfs *sfs)
 	}
 }
 
-/* End the batch at unmount: commit what is left, durably. */
+/* End the batch at unmount: commit what is left, durably. -EIO also when
+   the chunk buffers' figures do not match the buffers left. */
 int sfs_batch_close(struct sfs *sfs)
 {
 	int r = 0;
+	bool acc = sfs_data_accounts_ok(sfs); /* every buffer is flushed or kept */
 
 	sfs_rwlock_wr(&sfs->tree);
 	if (sfs->txn) {
@@ -402,5 +404,5 @@ int sfs_batch_close(struct sfs *sfs)
 	pthread_rwlock_unlock(&sfs->tree);
 	if (r < 0)
 		sfs_log(LOG_ERR, "final commit failed: %s", strerror(-r));
-	return r < 0 ? r : (sfs->broken ? -EIO : 0);
+	return r < 0 ? r : (sfs->broken || !acc ? -EIO : 0);
 }

@@ -8,11 +8,13 @@
  * blob (chunk row (ino, k) -> blob id); a missing chunk is a hole. Stored
  * bytes are trimmed of trailing zeros, and an all-zero chunk is not stored.
  *
- * Writes land in per-inode chunk buffers (struct sfs_cbuf); a buffer holds a
- * whole chunk, valid in up to CB_RANGES byte ranges until it is filled from
- * the stored chunk ("full") — which a write postpones until a flush needs
- * it, so random writes do not read the chunk they land in, and appends
- * never do. Buffers go to the store on release, fsync, the commit interval,
+ * Writes land in per-inode chunk buffers (struct sfs_cbuf); a buffer stands
+ * for a whole chunk (held densely, or sparsely in 4 KiB pages), valid in up
+ * to CB_RANGES byte ranges until it is filled from the stored chunk ("full")
+ * — which a write postpones until a flush needs it, so random writes do not
+ * read the chunk they land in, and appends never do. The whole chunks of a
+ * large write skip the buffers and are stored at once (write_whole).
+ * Buffers go to the store on release, fsync, the commit interval,
  * truncate/punch, and when the inode or the mount passes its budget.
  *
  * [L3] inode->io guards the buffers, size_flushed and the stored data of
@@ -38,8 +40,17 @@
 
 #include "sfs.h"
 
-enum { CB_RANGES = 8 };
+enum { CB_RANGES = 8, PG = 4096 };
 
+/*
+ * A chunk buffer is dense (data: the whole chunk) or sparse (pg[k]: page k
+ * of the chunk, allocated when a write first touches it). Small writes
+ * scattered over a large file start sparse, so that the mount's buffer
+ * budget holds many of them and each chunk is rewritten once for many
+ * writes; a buffer becomes dense when it is filled from the store, when
+ * half its pages are written, or to be stored. Which bytes are valid is
+ * said by full and the ranges, never by which pages exist.
+ */
 struct sfs_cbuf {
 	uint64_t idx;
 	bool full;       /* every byte valid */
@@ -47,7 +58,9 @@ struct sfs_cbuf {
 	struct {         /* not adjacent */
 		uint32_t lo, hi;
 	} r[CB_RANGES];
-	uint8_t data[];
+	uint8_t *data;   /* dense: the chunk; NULL while sparse */
+	uint32_t npg;    /* sparse: pages allocated */
+	uint8_t *pg[];   /* sparse: page k holds bytes [k*PG, (k+1)*PG) */
 };
 
 /* Mark [lo, hi) valid; false if that needs more than CB_RANGES ranges. */
@@ -109,28 +122,30 @@ static void data_times(struct sfs *sfs, struct sfs_inode *i, const struct timesp
 
 /* ---- buffers [L3] -------------------------------------------------------------- */
 
-/* Freed chunk buffers are kept for reuse (up to POOL_MAX): a fresh 64 KiB
-   allocation costs page faults on every write of a large file. The pool's
-   mutex is a leaf lock. */
+/* Freed chunk-sized blocks are kept for reuse (up to POOL_MAX): a fresh
+   64 KiB allocation costs page faults on every write of a large file. The
+   pool's mutex is a leaf lock. */
 enum { POOL_MAX = 64 };
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct sfs_cbuf *pool[POOL_MAX];
+static uint8_t *pool[POOL_MAX];
 static size_t pool_n;
 static uint32_t pool_cs;
 
-static struct sfs_cbuf *cbuf_alloc(uint32_t cs)
+static uint8_t *block_alloc(uint32_t cs)
 {
-	struct sfs_cbuf *b = NULL;
+	uint8_t *b = NULL;
 
 	pthread_mutex_lock(&pool_mu);
 	if (pool_n && pool_cs == cs)
 		b = pool[--pool_n];
 	pthread_mutex_unlock(&pool_mu);
-	return b ? b : malloc(sizeof(*b) + cs);
+	return b ? b : malloc(cs);
 }
 
-static void cbuf_free(struct sfs_cbuf *b, uint32_t cs)
+static void block_free(uint8_t *b, uint32_t cs)
 {
+	if (!b)
+		return;
 	pthread_mutex_lock(&pool_mu);
 	if (pool_n == 0)
 		pool_cs = cs;
@@ -140,6 +155,110 @@ static void cbuf_free(struct sfs_cbuf *b, uint32_t cs)
 	}
 	pthread_mutex_unlock(&pool_mu);
 	free(b);
+}
+
+static uint32_t pages_per_chunk(const struct sfs *sfs)
+{
+	return sfs->chunk_size / PG ? sfs->chunk_size / PG : 1;
+}
+
+/* Memory a buffer holds (the mount's budget counts it). */
+static uint64_t buf_mem(const struct sfs *sfs, const struct sfs_cbuf *b)
+{
+	return b->data ? sfs->chunk_size : (uint64_t)b->npg * PG;
+}
+
+bool sfs_data_pressure(struct sfs *sfs)
+{
+	/* memory, and the space buffered chunks may need once stored (a
+	   sparse buffer holds a few pages of a whole chunk) */
+	return sfs->buf_mem > sfs->opt.cache || sfs->dirty_bytes > 4 * sfs->opt.cache;
+}
+
+static void buf_free_pages(struct sfs *sfs, struct sfs_cbuf *b)
+{
+	uint32_t np = pages_per_chunk(sfs);
+
+	for (uint32_t k = 0; k < np && b->npg; k++) {
+		if (b->pg[k]) {
+			free(b->pg[k]);
+			b->pg[k] = NULL;
+			b->npg--;
+		}
+	}
+}
+
+/* Give b the dense block d (the caller filled what must be valid). */
+static void buf_set_dense(struct sfs *sfs, struct sfs_inode *i, struct sfs_cbuf *b, uint8_t *d)
+{
+	sfs->buf_mem -= buf_mem(sfs, b);
+	buf_free_pages(sfs, b);
+	b->data = d;
+	sfs->buf_mem += sfs->chunk_size;
+	i->ndense++;
+}
+
+/* Bytes [off, off+len) of b (valid ones) into dst. */
+static void buf_get(const struct sfs_cbuf *b, uint32_t off, uint8_t *dst, uint32_t len)
+{
+	if (b->data) {
+		memcpy(dst, b->data + off, len);
+		return;
+	}
+	while (len) {
+		uint32_t k = off / PG, po = off % PG, n = PG - po < len ? PG - po : len;
+		memcpy(dst, b->pg[k] + po, n); /* valid bytes lie in allocated pages */
+		dst += n;
+		off += n;
+		len -= n;
+	}
+}
+
+/* Make b dense, keeping its valid bytes. */
+static int buf_dense(struct sfs *sfs, struct sfs_inode *i, struct sfs_cbuf *b)
+{
+	uint8_t *d;
+
+	if (b->data)
+		return 0;
+	d = block_alloc(sfs->chunk_size);
+	if (!d)
+		return -ENOMEM;
+	for (unsigned k = 0; k < b->nr; k++)
+		buf_get(b, b->r[k].lo, d + b->r[k].lo, b->r[k].hi - b->r[k].lo);
+	buf_set_dense(sfs, i, b, d);
+	return 0;
+}
+
+/* A sparse b gets the pages [lo, hi) lands in. */
+static int buf_pages(struct sfs *sfs, struct sfs_cbuf *b, uint32_t lo, uint32_t hi)
+{
+	for (uint32_t k = lo / PG; k * PG < hi; k++) {
+		if (b->pg[k])
+			continue;
+		b->pg[k] = malloc(PG);
+		if (!b->pg[k])
+			return -ENOMEM;
+		b->npg++;
+		sfs->buf_mem += PG;
+	}
+	return 0;
+}
+
+/* src into bytes [off, off+len) of b (dense, or its pages allocated). */
+static void buf_put(struct sfs_cbuf *b, uint32_t off, const uint8_t *src, uint32_t len)
+{
+	if (b->data) {
+		memcpy(b->data + off, src, len);
+		return;
+	}
+	while (len) {
+		uint32_t k = off / PG, po = off % PG, n = PG - po < len ? PG - po : len;
+		memcpy(b->pg[k] + po, src, n);
+		src += n;
+		off += n;
+		len -= n;
+	}
 }
 
 /* index of the first buffer with idx >= want */
@@ -162,9 +281,12 @@ static struct sfs_cbuf *buf_find(const struct sfs_inode *i, uint64_t idx)
 	return p < i->nbufs && i->bufs[p]->idx == idx ? i->bufs[p] : NULL;
 }
 
-static int buf_new(struct sfs *sfs, struct sfs_inode *i, uint64_t idx, struct sfs_cbuf **out)
+/* A new, empty buffer for chunk idx: dense, or sparse (no page yet). */
+static int buf_new(struct sfs *sfs, struct sfs_inode *i, uint64_t idx, bool dense,
+		   struct sfs_cbuf **out)
 {
 	size_t p = buf_lower(i, idx);
+	uint32_t np = pages_per_chunk(sfs);
 	struct sfs_cbuf *b;
 
 	if (i->nbufs == i->capbufs) {
@@ -175,12 +297,19 @@ static int buf_new(struct sfs *sfs, struct sfs_inode *i, uint64_t idx, struct sf
 		i->bufs = nb;
 		i->capbufs = nc;
 	}
-	b = cbuf_alloc(sfs->chunk_size);
+	b = calloc(1, sizeof(*b) + np * sizeof(b->pg[0]));
 	if (!b)
 		return -ENOMEM;
+	if (dense) {
+		b->data = block_alloc(sfs->chunk_size);
+		if (!b->data) {
+			free(b);
+			return -ENOMEM;
+		}
+		sfs->buf_mem += sfs->chunk_size;
+		i->ndense++;
+	}
 	b->idx = idx;
-	b->nr = 0;
-	b->full = false;
 	memmove(&i->bufs[p + 1], &i->bufs[p], (i->nbufs - p) * sizeof(*i->bufs));
 	i->bufs[p] = b;
 	i->nbufs++;
@@ -194,7 +323,14 @@ static int buf_new(struct sfs *sfs, struct sfs_inode *i, uint64_t idx, struct sf
 
 static void buf_drop(struct sfs *sfs, struct sfs_inode *i, size_t p)
 {
-	cbuf_free(i->bufs[p], sfs->chunk_size);
+	struct sfs_cbuf *b = i->bufs[p];
+
+	sfs->buf_mem -= buf_mem(sfs, b);
+	if (b->data)
+		i->ndense--;
+	buf_free_pages(sfs, b);
+	block_free(b->data, sfs->chunk_size);
+	free(b);
 	memmove(&i->bufs[p], &i->bufs[p + 1], (i->nbufs - p - 1) * sizeof(*i->bufs));
 	i->nbufs--;
 	i->nbufs_pub = i->nbufs;
@@ -211,6 +347,40 @@ void sfs_data_discard(struct sfs *sfs, struct sfs_inode *i)
 {
 	sfs_data_free_bufs(sfs, i);
 	sfs_inode_clear_dirty(sfs, i);
+}
+
+bool sfs_data_accounts_ok(struct sfs *sfs)
+{
+	struct sfs_inode *h = &sfs->dirty_head;
+	uint32_t np = pages_per_chunk(sfs);
+	uint64_t mem = 0, chunks = 0;
+	bool ok = true;
+
+	pthread_mutex_lock(&sfs->imu);
+	for (struct sfs_inode *i = h->dnext; i != h; i = i->dnext) {
+		size_t nd = 0;
+		for (size_t p = 0; p < i->nbufs; p++) {
+			const struct sfs_cbuf *b = i->bufs[p];
+			uint32_t pages = 0;
+			for (uint32_t k = 0; k < np; k++)
+				pages += b->pg[k] != NULL;
+			ok &= pages == b->npg && (!b->data || pages == 0);
+			nd += b->data != NULL;
+			mem += buf_mem(sfs, b);
+		}
+		ok &= nd == i->ndense;
+		chunks += i->nbufs;
+	}
+	pthread_mutex_unlock(&sfs->imu);
+	if (!ok || mem != sfs->buf_mem || chunks * sfs->chunk_size != sfs->dirty_bytes) {
+		sfs_log(LOG_ERR, "chunk buffer accounting is off: %llu bytes held, %llu counted; "
+				 "%llu chunks buffered, %llu bytes counted%s",
+			(unsigned long long)mem, (unsigned long long)sfs->buf_mem,
+			(unsigned long long)chunks, (unsigned long long)sfs->dirty_bytes,
+			ok ? "" : "; a buffer's pages or an inode's dense count disagree");
+		return false;
+	}
+	return true;
 }
 
 /* ---- reading stored data ----------------------------------------------------------- */
@@ -304,27 +474,48 @@ static int stored_read(struct sfs *sfs, struct sfs_inode *i, uint64_t idx, uint3
 /* Make b full: the stored chunk under its valid ranges. */
 static int buf_fill(struct sfs *sfs, struct sfs_inode *i, struct sfs_cbuf *b)
 {
-	uint32_t cs = sfs->chunk_size;
+	uint32_t cs = sfs->chunk_size, valid = 0;
+	uint8_t *d;
 	int r;
 
 	if (b->full)
 		return 0;
-	if (b->nr == 0) {
+	if (b->data && b->nr == 0) {
 		r = stored_read(sfs, i, b->idx, 0, cs, b->data);
-	} else {
-		struct sfs_cbuf *t = cbuf_alloc(cs);
-		if (!t)
-			return -ENOMEM;
-		r = stored_read(sfs, i, b->idx, 0, cs, t->data);
+		goto out;
+	}
+	for (unsigned k = 0; k < b->nr; k++)
+		valid += b->r[k].hi - b->r[k].lo;
+	/* the stored chunk into a fresh block, then the fewer bytes copied:
+	   b's valid ones over it, or (mostly written) its gaps into b */
+	d = block_alloc(cs);
+	if (!d)
+		return -ENOMEM;
+	r = stored_read(sfs, i, b->idx, 0, cs, d);
+	if (r < 0) {
+		block_free(d, cs);
+		return r;
+	}
+	if (b->data && valid > cs / 2) {
 		uint32_t at = 0;
-		for (unsigned k = 0; r == 0 && k <= b->nr; k++) {
+		for (unsigned k = 0; k <= b->nr; k++) {
 			uint32_t end = k < b->nr ? b->r[k].lo : cs;
-			memcpy(b->data + at, t->data + at, end - at);
+			memcpy(b->data + at, d + at, end - at);
 			if (k < b->nr)
 				at = b->r[k].hi;
 		}
-		cbuf_free(t, cs);
+		block_free(d, cs);
+	} else {
+		for (unsigned k = 0; k < b->nr; k++)
+			buf_get(b, b->r[k].lo, d + b->r[k].lo, b->r[k].hi - b->r[k].lo);
+		if (b->data) {
+			block_free(b->data, cs);
+			b->data = d;
+		} else {
+			buf_set_dense(sfs, i, b, d);
+		}
 	}
+out:
 	if (r == 0) {
 		b->full = true;
 		b->nr = 0;
@@ -344,7 +535,7 @@ static int data_read(struct sfs *sfs, struct sfs_inode *i, uint8_t *out, size_t 
 		struct sfs_cbuf *b = buf_find(i, idx);
 
 		if (b && range_has(b, coff, coff + len)) {
-			memcpy(out, b->data + coff, len);
+			buf_get(b, coff, out, len);
 		} else {
 			int r = stored_read(sfs, i, idx, coff, len, out);
 			if (r < 0)
@@ -353,7 +544,7 @@ static int data_read(struct sfs *sfs, struct sfs_inode *i, uint8_t *out, size_t 
 				uint32_t s = coff > b->r[k].lo ? coff : b->r[k].lo;
 				uint32_t e = coff + len < b->r[k].hi ? coff + len : b->r[k].hi;
 				if (s < e)
-					memcpy(out + (s - coff), b->data + s, e - s);
+					buf_get(b, s, out + (s - coff), e - s);
 			}
 		}
 		out += len;
@@ -365,20 +556,37 @@ static int data_read(struct sfs *sfs, struct sfs_inode *i, uint8_t *out, size_t 
 
 /* ---- writing into buffers ------------------------------------------------------------ */
 
+/* src into the file's bytes [off, off+n), through the buffers (the caller
+   raises the size). io lock held exclusively. */
 static int data_write(struct sfs *sfs, struct sfs_inode *i, const uint8_t *src, size_t n,
 		      uint64_t off)
 {
 	uint32_t cs = sfs->chunk_size;
+	uint64_t eof;
 
+	pthread_mutex_lock(&i->attr_mu);
+	eof = i->a.size;
+	pthread_mutex_unlock(&i->attr_mu);
 	while (n) {
 		uint64_t idx = off / cs;
 		uint32_t coff = (uint32_t)(off % cs);
 		uint32_t len = (uint32_t)(n < cs - coff ? n : cs - coff);
 		struct sfs_cbuf *b = buf_find(i, idx);
-		int r;
+		int r = 0;
 
 		if (!b) {
-			r = buf_new(sfs, i, idx, &b);
+			/* appends and large writes dense; small scattered ones sparse */
+			bool dense = off >= eof || len >= cs / 2 || pages_per_chunk(sfs) < 4;
+			r = buf_new(sfs, i, idx, dense, &b);
+			if (r < 0)
+				return r;
+		}
+		if (!b->data) {
+			uint32_t np = pages_per_chunk(sfs), more = 0;
+			for (uint32_t k = coff / PG; k * PG < coff + len; k++)
+				more += !b->pg[k];
+			r = 2 * (b->npg + more) > np ? buf_dense(sfs, i, b)
+						     : buf_pages(sfs, b, coff, coff + len);
 			if (r < 0)
 				return r;
 		}
@@ -387,7 +595,7 @@ static int data_write(struct sfs *sfs, struct sfs_inode *i, const uint8_t *src, 
 			if (r < 0)
 				return r;
 		}
-		memcpy(b->data + coff, src, len);
+		buf_put(b, coff, src, len);
 		if (!b->full && b->nr == 1 && b->r[0].lo == 0 && b->r[0].hi == cs)
 			b->full = true;
 		src += len;
@@ -510,6 +718,33 @@ int sfs_chunks_delete(struct sfs *sfs, uint64_t ino, uint64_t from, uint64_t to,
 	return r;
 }
 
+/*
+ * Whether to let the store try lz4 on a chunk of i. The probe (fs/compress.c)
+ * costs about as much as copying the chunk on data that does not compress;
+ * after a chunk failed it, the next lz4_skip chunks of the inode are stored
+ * as they are without probing, the skip growing with each failure in a row
+ * (up to LZ4_SKIP_MAX chunks), so an incompressible file pays for one probe
+ * in 9 chunks and a compressible region is found again within 512 KiB
+ * (64 KiB chunks). io lock held.
+ */
+enum { LZ4_SKIP_MAX = 8 };
+
+static bool lz4_choice(struct sfs_inode *i, const uint8_t *data, size_t len)
+{
+	if (i->lz4_skip) {
+		i->lz4_skip--;
+		return false;
+	}
+	if (sfs_worth_compressing(data, len)) {
+		i->lz4_fails = 0;
+		return true;
+	}
+	if (i->lz4_fails < LZ4_SKIP_MAX)
+		i->lz4_fails++;
+	i->lz4_skip = i->lz4_fails;
+	return false;
+}
+
 struct item {
 	uint64_t idx;
 	store_blob_prep *prep; /* NULL: the chunk becomes a hole */
@@ -517,6 +752,25 @@ struct item {
 
 /* Prepare (fill, trim, compress) the buffers [from, from+n) of i into items;
    *bytes receives the bytes to store. */
+/* Prepare chunk idx of i from data (len bytes of it are the file's) into
+   it; *bytes grows by the bytes to store. The blob stored as is points at
+   data (no copy): data stays unchanged until the prep is freed. */
+static int prep_chunk(struct sfs *sfs, struct sfs_inode *i, uint64_t idx, const uint8_t *data,
+		      uint32_t len, struct item *it, uint64_t *bytes)
+{
+	unsigned fl = sfs->blob_flags;
+	size_t t = trimmed(data, len);
+
+	it->idx = idx;
+	it->prep = NULL;
+	if (!t)
+		return 0;
+	if (fl & STORE_BLOB_LZ4)
+		fl = lz4_choice(i, data, t) ? fl : fl & ~(unsigned)STORE_BLOB_LZ4;
+	*bytes += t;
+	return store_blob_prepare(sfs->s, data, t, fl | STORE_BLOB_BORROW, &it->prep);
+}
+
 static int prepare(struct sfs *sfs, struct sfs_inode *i, uint64_t size, size_t from, size_t n,
 		   struct item *items, uint64_t *bytes)
 {
@@ -529,24 +783,36 @@ static int prepare(struct sfs *sfs, struct sfs_inode *i, uint64_t size, size_t f
 		struct sfs_cbuf *b = i->bufs[from + k];
 		uint64_t start = b->idx * (uint64_t)cs;
 		uint32_t len = (uint32_t)(size - start < cs ? size - start : cs);
-		unsigned fl = sfs->blob_flags;
-		int r = 0;
+		int r = range_has(b, 0, len) ? buf_dense(sfs, i, b) : buf_fill(sfs, i, b);
 
-		items[k].idx = b->idx;
-		if (!range_has(b, 0, len))
-			r = buf_fill(sfs, i, b);
+		if (r == 0)
+			r = prep_chunk(sfs, i, b->idx, b->data, len, &items[k], bytes);
 		if (r < 0)
 			return r;
-		size_t t = trimmed(b->data, len);
-		if ((fl & STORE_BLOB_LZ4) && !sfs_worth_compressing(b->data, t))
-			fl &= ~(unsigned)STORE_BLOB_LZ4;
-		if (t)
-			r = store_blob_prepare(sfs->s, b->data, t, fl, &items[k].prep);
-		if (r < 0)
-			return r;
-		*bytes += t;
 	}
 	return 0;
+}
+
+/* Put the prepared blobs of items as chunks of i (tree lock exclusive). */
+static int put_items(struct sfs *sfs, struct sfs_inode *i, const struct item *items, size_t n,
+		     int64_t *dblocks)
+{
+	int r = 0;
+
+	for (size_t k = 0; r == 0 && k < n; k++) {
+		uint64_t id = 0;
+		if (items[k].prep)
+			r = sfs_blob_put(sfs, items[k].prep, &id);
+		if (r == 0)
+			r = chunk_set(sfs, i->ino, items[k].idx, id, dblocks);
+	}
+	return r;
+}
+
+static void free_items(struct item *items, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		store_blob_prep_free(items[k].prep);
 }
 
 /* chunks stored per section of a flush: bounds how long the tree lock is
@@ -595,7 +861,7 @@ int sfs_data_flush(struct sfs *sfs, struct sfs_inode *i)
 	} else if (was_inline && a.inline_len && !buf_find(i, 0)) {
 		/* becoming chunked: the inline bytes go to chunk 0 */
 		struct sfs_cbuf *b;
-		r = buf_new(sfs, i, 0, &b);
+		r = buf_new(sfs, i, 0, true, &b);
 		if (r == 0)
 			r = buf_fill(sfs, i, b);
 	}
@@ -612,8 +878,7 @@ int sfs_data_flush(struct sfs *sfs, struct sfs_inode *i)
 		if (r == 0)
 			r = sfs_tx_begin(sfs, (unsigned)(2 * n + 4), bytes);
 		if (r < 0) {
-			for (size_t k = 0; k < n; k++)
-				store_blob_prep_free(items[k].prep);
+			free_items(items, n);
 			break;
 		}
 		if (!last) {
@@ -625,13 +890,8 @@ int sfs_data_flush(struct sfs *sfs, struct sfs_inode *i)
 		}
 		if (first && want_inline && !was_inline)
 			r = chunk_set(sfs, i->ino, 0, 0, &dblocks);
-		for (size_t k = 0; r == 0 && k < n; k++) {
-			uint64_t id = 0;
-			if (items[k].prep)
-				r = sfs_blob_put(sfs, items[k].prep, &id);
-			if (r == 0)
-				r = chunk_set(sfs, i->ino, items[k].idx, id, &dblocks);
-		}
+		if (r == 0)
+			r = put_items(sfs, i, items, n, &dblocks);
 		if (r == 0) {
 			bool conv = first && was_inline && !want_inline;
 			pthread_mutex_lock(&i->attr_mu);
@@ -649,8 +909,7 @@ int sfs_data_flush(struct sfs *sfs, struct sfs_inode *i)
 			r = sfs_inode_write(sfs, i, nin, want_inline ? inl_len : 0);
 		}
 		sfs_tx_end(sfs, r);
-		for (size_t k = 0; k < n; k++)
-			store_blob_prep_free(items[k].prep);
+		free_items(items, n);
 		if (r < 0)
 			break;
 		done += n;
@@ -694,6 +953,77 @@ int sfs_data_flush_all(struct sfs *sfs)
 	return err;
 }
 
+/*
+ * The whole chunks of a write, stored at once from the request's bytes
+ * rather than copied into chunk buffers and flushed later: chunks [k, e)
+ * that [off, off+len) covers, when the stored data reaches chunk k
+ * (k*cs <= size_flushed), so that each section's row can cover them [D2]
+ * — a sequential writer's case. An empty inline file becomes chunked in
+ * the first section. Chunks [*k0, *k1) were stored (none if equal); their
+ * buffers, older, are dropped. io lock held exclusively.
+ */
+static int write_whole(struct sfs *sfs, struct sfs_inode *i, const uint8_t *src, size_t len,
+		       uint64_t off, uint64_t *k0, uint64_t *k1)
+{
+	uint32_t cs = sfs->chunk_size;
+	uint64_t k = (off + cs - 1) / cs, e = (off + len) / cs;
+	struct sfs_attr a;
+	bool conv;
+	int r = 0;
+
+	*k0 = *k1 = k;
+	if (e <= k || k * (uint64_t)cs > i->size_flushed)
+		return 0;
+	sfs_inode_attr(i, &a);
+	conv = a.flags & SFS_IF_INLINE;
+	if (!S_ISREG(a.mode) || (conv && (i->size_flushed || a.inline_len || i->nbufs)))
+		return 0;
+	src += k * cs - off;
+	sfs_loop_handoff(); /* the next requests are read while these are stored */
+	for (uint64_t c = k; c < e;) {
+		size_t n = e - c < FLUSH_STEP ? (size_t)(e - c) : FLUSH_STEP;
+		struct item items[FLUSH_STEP];
+		uint64_t bytes = 0, end = (c + n) * cs;
+		int64_t dblocks = 0;
+
+		for (size_t j = 0; j < n; j++)
+			items[j].prep = NULL;
+		for (size_t j = 0; r == 0 && j < n; j++)
+			r = prep_chunk(sfs, i, c + j, src + (c + j - k) * cs, cs, &items[j], &bytes);
+		if (r == 0)
+			r = sfs_tx_begin(sfs, (unsigned)(2 * n + 4), bytes);
+		if (r < 0) {
+			free_items(items, n);
+			break;
+		}
+		r = put_items(sfs, i, items, n, &dblocks);
+		if (r == 0) {
+			pthread_mutex_lock(&i->attr_mu);
+			if (end > i->a.size)
+				i->a.size = end;
+			int64_t bl = (conv ? 0 : (int64_t)i->a.blocks) + dblocks;
+			i->a.blocks = bl > 0 ? (uint64_t)bl : 0;
+			i->a.flags &= ~(uint32_t)SFS_IF_INLINE;
+			pthread_mutex_unlock(&i->attr_mu);
+			if (end > i->size_flushed)
+				i->size_flushed = end;
+			r = sfs_inode_write(sfs, i, conv ? "" : NULL, 0);
+		}
+		sfs_tx_end(sfs, r);
+		free_items(items, n);
+		if (r < 0)
+			break;
+		conv = false;
+		for (size_t p = buf_lower(i, c); p < i->nbufs && i->bufs[p]->idx < c + n;)
+			buf_drop(sfs, i, p);
+		c += n;
+		*k1 = c;
+	}
+	if (i->nbufs == 0)
+		sfs_inode_clear_dirty(sfs, i);
+	return r;
+}
+
 /* ---- truncate and punch --------------------------------------------------------- */
 
 /* Chunk rows that may exist at or past chunk `first` of i (from the size the
@@ -717,7 +1047,7 @@ static int zero_in_chunk(struct sfs *sfs, struct sfs_inode *i, uint64_t idx, uin
 	int r = 0;
 
 	if (!b)
-		r = buf_new(sfs, i, idx, &b);
+		r = buf_new(sfs, i, idx, true, &b);
 	if (r == 0)
 		r = buf_fill(sfs, i, b);
 	if (r == 0)
@@ -880,6 +1210,7 @@ void sfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, 
 	struct sfs *sfs = sfs_of(req);
 	struct sfs_inode *i;
 	struct timespec now;
+	uint64_t k0 = 0, k1 = 0;
 	int r = 0;
 
 	(void)fi;
@@ -907,7 +1238,17 @@ void sfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, 
 	sfs_rwlock_wr(&i->io);
 	r = sfs_space_check(sfs, size);
 	if (r == 0)
+		r = write_whole(sfs, i, (const uint8_t *)buf, size, (uint64_t)off, &k0, &k1);
+	if (r == 0 && k1 > k0) {
+		/* the head and tail that do not fill a chunk, buffered */
+		uint64_t a = k0 * sfs->chunk_size, b = k1 * sfs->chunk_size;
+		r = data_write(sfs, i, (const uint8_t *)buf, a - (uint64_t)off, (uint64_t)off);
+		if (r == 0)
+			r = data_write(sfs, i, (const uint8_t *)buf + (b - (uint64_t)off),
+				       (uint64_t)off + size - b, b);
+	} else if (r == 0) {
 		r = data_write(sfs, i, (const uint8_t *)buf, size, (uint64_t)off);
+	}
 	if (r == 0) {
 		sfs_now(&now);
 		pthread_mutex_lock(&i->attr_mu);
@@ -915,14 +1256,14 @@ void sfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, 
 			i->a.size = (uint64_t)off + size;
 		data_times(sfs, i, &now);
 		pthread_mutex_unlock(&i->attr_mu);
-		if (sfs->opt.sync || (uint64_t)i->nbufs * sfs->chunk_size > INODE_DIRTY_MAX ||
-		    sfs->dirty_bytes > sfs->opt.cache)
+		if (sfs->opt.sync || (uint64_t)i->ndense * sfs->chunk_size > INODE_DIRTY_MAX ||
+		    sfs_data_pressure(sfs))
 			r = sfs_data_flush(sfs, i);
 	}
 	pthread_rwlock_unlock(&i->io);
 	if (r == 0 && sfs->opt.sync)
 		r = sfs_sync_inode(sfs, i);
-	if (sfs->dirty_bytes > sfs->opt.cache)
+	if (sfs_data_pressure(sfs))
 		sfs_batch_kick(sfs);
 	sfs_inode_put(sfs, i);
 	if (r < 0)

@@ -98,6 +98,9 @@ struct sfs_inode {
 	struct sfs_cbuf **bufs; /* dirty chunk buffers, sorted by index  [io] */
 	size_t nbufs, capbufs;  /*                                        [io] */
 	_Atomic size_t nbufs_pub; /* nbufs, for stat without the io lock */
+	size_t ndense;          /* dense buffers (whole chunks in memory)  [io] */
+	uint8_t lz4_fails, lz4_skip; /* lz4 probes failed in a row, chunks
+	                               left to store without probing    [io] */
 	uint64_t size_flushed;  /* size the stored data covers [io + tree excl] */
 	_Atomic int wb_err;     /* deferred write-back error (set under io)   */
 
@@ -222,6 +225,12 @@ void sfs_data_discard(struct sfs *sfs, struct sfs_inode *i);
 void sfs_data_free_bufs(struct sfs *sfs, struct sfs_inode *i);
 /* Is lz4 likely to save 1/8 of this chunk? (fs/compress.c) */
 bool sfs_worth_compressing(const void *data, size_t len);
+/* Do the chunk buffers pass the mount's budget (cache=)? */
+bool sfs_data_pressure(struct sfs *sfs);
+/* Do sfs->buf_mem and sfs->dirty_bytes match the buffers of the inodes on
+   the dirty list (every inode with buffers)? Logs when not. Nothing else
+   may run (unmount). */
+bool sfs_data_accounts_ok(struct sfs *sfs);
 /* Flush every dirty inode (commit interval, unmount). */
 int sfs_data_flush_all(struct sfs *sfs);
 /* Delete chunk rows [from, to) of ino and their blobs, at most max rows;
@@ -308,7 +317,8 @@ struct sfs {
 	struct sfs_inode dirty_head; /* circular list of inodes with buffers */
 	struct sfs_inode *reclaim;   /* inodes to reclaim */
 
-	_Atomic uint64_t dirty_bytes; /* buffered file data */
+	_Atomic uint64_t dirty_bytes; /* chunks buffered (the space they may take) */
+	_Atomic uint64_t buf_mem;     /* memory the chunk buffers hold */
 
 	/* [L6] free space figures */
 	pthread_mutex_t smu;
