@@ -145,6 +145,11 @@ static void wl_commit(struct wl *w, bool force_durable)
 		store_txn_abort(w->x.w);
 		CHECK(sn != NULL);
 		sm_restore(&w->m, sn);
+		/* a table dropped and created again in the aborted txn left its
+		   handle naming the aborted table: take the committed ones */
+		store_txn *rt = st_read(w->x.s);
+		sm_wl_handles(&w->x, rt);
+		store_txn_abort(rt);
 		w->aborts++;
 	} else {
 		bool durable = x >= 70 || force_durable;
