@@ -1,8 +1,9 @@
 #!/bin/sh
 # replay-corpus.sh BUILD-DIR SOURCE-DIR — the fuzzer's short run for the test
 # suite: generate the seed corpus (fuzz-mkseed, into a temp dir), then run the
-# fuzz target once on every seed and every committed regression input, with
-# real checksums and with the nocrc build; all must pass. Then each input of
+# fuzz target once on every seed, every input of the committed corpus
+# (corpus/min*/) and every committed regression input (corpus/regress*/),
+# with real checksums and with the nocrc build; all must pass. Then each input of
 # a known, not yet fixed bug (the generator's KNOWN-DIR) must still
 # fail — crash, abort or hang (killed after $KNOWN_TIMEOUT s) — like a known
 # breakage: when one passes, its bug was fixed, and this test fails saying
@@ -25,7 +26,7 @@ for v in "" -nocrc; do
 		exit 1
 	fi
 	set -- "$tmp/seeds$v"
-	for d in "$src/corpus/regress$v"; do
+	for d in "$src/corpus/min$v" "$src/corpus/regress$v"; do
 		[ -d "$d" ] && set -- "$@" "$d"
 	done
 	"$build/fuzz-replay$v" "$@" 2>"$tmp/log$v" || {
