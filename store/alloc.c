@@ -251,7 +251,8 @@ int alloc_init(store *s, const struct meta *m)
 			bm->maxrun = get32(e + IE_MAXRUN);
 			bm->lead = get32(e + IE_LEAD);
 			bm->trail = get32(e + IE_TRAIL);
-			if (bm->pgno < s->first_pg || bm->used > a->bpb || bm->maxrun > a->bpb ||
+			if (bm->pgno < s->first_pg || bm->pgno >= a->file_pages ||
+			    bm->used > a->bpb || bm->maxrun > a->bpb ||
 			    bm->lead > a->bpb || bm->trail > a->bpb) {
 				store_logf(s, STORE_LOG_ERR, "allocator index page %llu is damaged",
 					   (unsigned long long)pg);
@@ -902,7 +903,7 @@ static int free_run(store_txn *txn, uint64_t pgno, uint64_t n, bool fresh, bool 
 	struct alloc *a = &txn->s->alloc;
 	if (n == 0)
 		return 0;
-	if (pgno < txn->s->first_pg || pgno + n > a->file_pages) {
+	if (pgno < txn->s->first_pg || pgno >= a->file_pages || n > a->file_pages - pgno) {
 		store_logf(txn->s, STORE_LOG_ERR, "freeing pages %llu+%llu outside the image",
 			   (unsigned long long)pgno, (unsigned long long)n);
 		return -EIO;

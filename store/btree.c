@@ -931,8 +931,13 @@ static int fin_page(store_txn *txn, uint8_t *p, uint64_t pgno, uint64_t *csum)
 	put64(p + PH_TXNID, txn->meta->txnid);
 	if (get16(p + PH_GARBAGE))
 		page_compact(txn->s, p); /* deterministic, tidy pages on disk */
-	memset(p + PAGE_HDR + 2u * pg_nkeys(p), 0,
-	       get32(p + PH_UPPER) - (PAGE_HDR + 2u * pg_nkeys(p)));
+	uint32_t lo = PAGE_HDR + 2u * pg_nkeys(p), up = get32(p + PH_UPPER);
+	if (up < lo || up > txn->s->page_size) {
+		store_logf(txn->s, STORE_LOG_ERR, "page %llu: cell area out of bounds at commit",
+			   (unsigned long long)pgno);
+		return -EIO;
+	}
+	memset(p + lo, 0, up - lo);
 	*csum = page_csum(txn->s, p);
 	return 0;
 }
@@ -944,6 +949,16 @@ int bt_finalize(store_txn *txn, struct tstate *t)
 	uint8_t *p = dirty_find(txn, t->r.pgno);
 	if (!p)
 		return 0;
+	/* this txn's copy of the root, not another page reusing its number (a
+	 * damaged free map gave it out: K8 in tests/fuzz/README.md) */
+	if (p[PH_TYPE] != (t->r.depth == 1 ? PT_LEAF : PT_BRANCH) ||
+	    p[PH_LEVEL] != t->r.depth - 1 || get32(p + PH_OWNER) != t->id) {
+		store_logf(txn->s, STORE_LOG_ERR,
+			   "page %llu: a table's root is also another page of this txn "
+			   "(the free map gave out a page in use)",
+			   (unsigned long long)t->r.pgno);
+		return -EIO;
+	}
 	return fin_page(txn, p, t->r.pgno, &t->r.csum);
 }
 

@@ -70,6 +70,16 @@ static int reseal_page(uint8_t *b, size_t len, size_t pg, uint64_t old, int dept
 	return found;
 }
 
+/* Reseal the slots of b, write it to dir/name, free it. */
+static void craft_write(const char *dir, const char *name, uint8_t *b, size_t len)
+{
+	reseal_slots(b);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	seed_write(path, b, len);
+	free(b);
+}
+
 /*
  * In a copy of seed `from`, find every occurrence of pattern (outside the
  * slots), write n bytes of val at off from its start, reseal, and write the
@@ -102,11 +112,7 @@ static void craft_patch(const char *from, const char *dir, const char *name,
 			name, from);
 		exit(1);
 	}
-	reseal_slots(b);
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	seed_write(path, b, len);
-	free(b);
+	craft_write(dir, name, b, len);
 }
 
 /* A slot field: both slots, at off (offsets from store/README.md's list). */
@@ -117,11 +123,7 @@ static void craft_slot_u64(const char *from, const char *dir, const char *name, 
 	uint8_t *b = seed_slurp(from, &len);
 	for (int slot = 0; slot < 2; slot++)
 		memcpy(b + slot * SLOT + off, &v, 8);
-	reseal_slots(b);
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	seed_write(path, b, len);
-	free(b);
+	craft_write(dir, name, b, len);
 }
 
 /* The catalog row of table "super": a leaf cell (u16 key length 5, u16 value
@@ -239,11 +241,28 @@ static void craft_branch_child(const char *dir, const char *name)
 	memcpy(pg + off + 4, &target, 8);
 	if (!reseal_page(b, len, f.branch, old, 0))
 		seed_die("craft: the branch's checksum is held nowhere", EINVAL);
-	reseal_slots(b);
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	seed_write(path, b, len);
-	free(b);
+	craft_write(dir, name, b, len);
+}
+
+/* Entry e of the allocator index page pg: its bitmap's page number (the
+   entry's first 8 bytes, after the 32-byte page header; entries of 32 bytes)
+   set to v, resealed. */
+static void craft_index_bitmap(const char *from, const char *dir, const char *name, size_t pg,
+			       unsigned e, uint64_t v)
+{
+	size_t len;
+	uint8_t *b = seed_slurp(from, &len);
+	if ((pg + 1) * PS > len)
+		seed_die("craft: the index page is past the seed's end", EINVAL);
+	uint64_t old = XXH3_64bits(b + pg * PS, PS);
+	memcpy(b + pg * PS + 32 + e * 32, &v, 8);
+	if (!reseal_page(b, len, pg, old, 0)) {
+		fprintf(stderr, "fuzz-mkseed: craft %s: page %zu of %s is referenced by nothing "
+				"(the format changed? update tests/fuzz/craft.c)\n",
+			name, pg, from);
+		exit(1);
+	}
+	craft_write(dir, name, b, len);
 }
 
 void craft_fixed(const char *dir)
@@ -290,4 +309,9 @@ void craft_fixed(const char *dir)
 	snprintf(path, sizeof(path), "%s/store-no-tables", dir);
 	CHECK(store_open(path, STORE_CREATE | STORE_OVERWRITE, &so, &s));
 	CHECK(store_close(s));
+
+	/* K7: an allocator index entry whose bitmap page number is 2^64-1 (page
+	   3, entry 12 of the store above): shrinking freed the bitmap without
+	   reading it, and free_run()'s bound check wrapped around: a wild read */
+	craft_index_bitmap("store-no-tables", dir, "index-bitmap-pgno-max", 3, 12, UINT64_MAX);
 }
