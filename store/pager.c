@@ -286,6 +286,10 @@ int page_check_layout(store *s, const uint8_t *p, uint64_t pgno)
 		goto bad;
 	if (type == PT_BRANCH && n == 0)
 		goto bad;
+	/* the cell area [upper, ps) holds the cells and the dead bytes the
+	 * header counts (PH_GARBAGE): an insert trusts that count when it
+	 * compacts, so more than is there would overwrite live cells */
+	uint64_t cells = get16(p + PH_GARBAGE);
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t off = get16(p + PAGE_HDR + 2 * i);
 		if (off < upper || off + 4 > ps)
@@ -303,7 +307,10 @@ int page_check_layout(store *s, const uint8_t *p, uint64_t pgno)
 		}
 		if (end > ps)
 			goto bad;
+		cells += end - off;
 	}
+	if (cells > ps - upper)
+		goto bad;
 	return 0;
 bad:
 	store_logf(s, STORE_LOG_ERR, "page %llu: malformed page layout", (unsigned long long)pgno);

@@ -134,7 +134,9 @@ write_tree() {
 	ln "$MNT/d/a" "$MNT/d/hard" &&
 	setfattr -n user.big -v "$(head -c 20000 /dev/zero | tr "\0" q)" "$MNT/d/a" &&
 	setfattr -n user.small -v tiny "$MNT/d/sub" &&
-	head -c 300000 /dev/urandom >"$MNT/d/big" &&
+	# no zero bytes: the daemon stores a chunk without its trailing zeros,
+	# and the stored-bytes case expects every byte of d/big stored
+	head -c 300000 /dev/urandom | tr "\0" "\1" >"$MNT/d/big" &&
 	head -c 100000 /dev/urandom >"$MNT/e/tail" &&
 	echo "in sub" >"$MNT/d/sub/f" &&
 	ln -s "$(head -c 3000 /dev/zero | tr "\0" x)" "$MNT/longlink" &&
