@@ -442,19 +442,24 @@ void alloc_publish(store *s)
 	pthread_mutex_unlock(&s->pub_lock);
 }
 
-bool alloc_pub_pending(store *s, uint64_t pgno)
+/* Does page p lie in one of the n sorted, disjoint runs v? */
+static bool in_runs(const struct extent *v, size_t n, uint64_t p)
 {
-	bool hit = false;
-	pthread_mutex_lock(&s->pub_lock);
-	size_t lo = 0, hi = s->npub_pend;
+	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		if (s->pub_pend[mid].pgno + s->pub_pend[mid].n <= pgno)
+		if (v[mid].pgno + v[mid].n <= p)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	hit = lo < s->npub_pend && s->pub_pend[lo].pgno <= pgno;
+	return lo < n && v[lo].pgno <= p;
+}
+
+bool alloc_pub_pending(store *s, uint64_t pgno)
+{
+	pthread_mutex_lock(&s->pub_lock);
+	bool hit = in_runs(s->pub_pend, s->npub_pend, pgno);
 	pthread_mutex_unlock(&s->pub_lock);
 	return hit;
 }
@@ -1252,15 +1257,7 @@ void alloc_txn_abort(store_txn *txn)
 
 static bool is_punched(const struct alloc *a, uint64_t p)
 {
-	size_t lo = 0, hi = a->npunched;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (a->punched[mid].pgno + a->punched[mid].n <= p)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < a->npunched && a->punched[lo].pgno <= p;
+	return in_runs(a->punched, a->npunched, p);
 }
 
 bool alloc_is_alloc_page(store_txn *txn, uint64_t pgno)
