@@ -65,8 +65,9 @@ done
 
 MIB=1048576
 SCALE=${BENCH_SCALE:-1}
-# scaled BASE MIN: BASE * BENCH_SCALE rounded, at least MIN
-scaled() { awk -v s="$SCALE" -v b="$1" -v m="$2" 'BEGIN { v = int(b * s + 0.5); print (v < m ? m : v) }'; }
+# shared helpers: scaled, find_bin, is_mounted, wait_pid, now, since,
+# drop_caches, settle
+. "$(dirname "$0")/bench-lib.sh"
 RECLAIM_FILES=$(scaled 1024 20) # files of 1 MiB; every 10th is kept
 BULK_FILES=$(scaled 2048 40)    # files of 1 MiB; the second half is kept
 LAT_MS=$(scaled 20000 1000)     # the idle and the during fio runs
@@ -89,9 +90,6 @@ fi
 LAT_FILES=$(awk -v ms="$LAT_MS" -v w="$WIN_MS" -v k="$WINS" -v r="$DEFAULT_RATE_MIB" \
 	'BEGIN { print 2 * int(r * (ms / 1000 + k * (w / 1000 + 0.5) + 1) * 1.25 + 0.5) }')
 
-find_bin() { # NAME: the first executable NAME under $BUILD
-	find "$BUILD" -type f -name "$1" -perm -u+x 2>/dev/null | sort | head -n 1
-}
 
 SLATEFS=$(find_bin slatefs)
 MKFS=$(find_bin mkfs.slatefs)
@@ -116,37 +114,18 @@ MOUNTS=()       # mount points we mounted and have not unmounted yet
 declare -A DPID # mount point -> pid of the FUSE daemon we started for it
 POLLER=    # pid of the status poller, while one runs
 
-on_mounts() { # MNT: is MNT in the mount table (even with its daemon dead)?
-	awk -v m="$1" '$2 == m { hit = 1 } END { exit !hit }' /proc/self/mounts
-}
 
-# reap PID SECONDS: wait for one of our daemons to end; kill it after SECONDS.
-reap() {
-	local n
-	for ((n = 0; n < $2 * 10; n++)); do
-		if ! kill -0 "$1" 2>/dev/null; then
-			wait "$1" 2>/dev/null
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "NOTE daemon $1 still runs $2 s after its unmount: killing it"
-	kill "$1" 2>/dev/null
-	sleep 1
-	kill -9 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
 
 # unmount MNT: unmount one of our mounts and wait for its daemon to end.
 unmount() {
 	local m=$1 p rest=()
-	if on_mounts "$m"; then
+	if is_mounted "$m"; then
 		fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null || umount -l "$m"
 	fi
 	for p in "${MOUNTS[@]}"; do [ "$p" = "$m" ] || rest+=("$p"); done
 	MOUNTS=("${rest[@]}")
 	if [ -n "${DPID[$m]:-}" ]; then
-		reap "${DPID[$m]}" 60
+		wait_pid "${DPID[$m]}" 60
 		unset "DPID[$m]"
 	fi
 }
@@ -184,7 +163,6 @@ mount_fuse() {
 }
 
 now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; } # calc FORMAT EXPR
 mib() { calc %.2f "$1 / $MIB"; }
 size_of() { stat -c %s "$1"; }
@@ -202,23 +180,7 @@ CAN_DROP=0
 if [ -w /proc/sys/vm/drop_caches ] && (echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null; then
 	CAN_DROP=1
 fi
-drop_caches() {
-	sync
-	[ "$CAN_DROP" = 1 ] && echo 3 >/proc/sys/vm/drop_caches
-	return 0
-}
 
-# Wait (at most 30 s) until the kernel's dirty and writeback pages are below
-# 32 MiB, so that a measurement does not pay for an earlier one's writeback.
-settle() {
-	local n
-	sync
-	for ((n = 0; n < 300; n++)); do
-		awk '/^(Dirty|Writeback):/ { kib += $2 } END { exit !(kib < 32768) }' /proc/meminfo &&
-			return 0
-		sleep 0.1
-	done
-}
 
 # jget KEY: the value of KEY in slatectl's flat --json object on stdin.
 jget() { sed -n 's/.*[{,]"'"$1"'":"\{0,1\}\([^",}]*\)"\{0,1\}[,}].*/\1/p' | head -n 1; }

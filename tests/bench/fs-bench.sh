@@ -44,17 +44,14 @@ while [ $# -gt 0 ]; do
 done
 
 SCALE=${BENCH_SCALE:-1}
-# scaled BASE MIN: BASE * BENCH_SCALE rounded, at least MIN
-scaled() { awk -v s="$SCALE" -v b="$1" -v m="$2" 'BEGIN { v = int(b * s + 0.5); print (v < m ? m : v) }'; }
+# shared helpers: scaled, find_bin, is_mounted, wait_pid, now, since,
+# drop_caches, settle
+. "$(dirname "$0")/bench-lib.sh"
 SEQ_MIB=$(scaled 1024 4)
 RAND_MIB=$(scaled 256 4)
 RAND_MS=$(scaled 10000 300)
 NFILES=$(scaled 50000 100)
 TREE_FILES=$(scaled 4000 50)
-
-find_bin() {
-	find "$BUILD" -type f -name "$1" -perm -u+x 2>/dev/null | sort | head -n 1
-}
 
 FSOPS=$(find_bin bench-fsops)
 if [ -z "$FSOPS" ]; then
@@ -76,26 +73,11 @@ MOUNTED=()  # mount points still mounted
 DAEMONS=()  # pids of the FUSE daemons we started
 
 # Mounted, even if its daemon died (mountpoint(1) fails on a dead FUSE mount).
-is_mounted() { # MNT
-	awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts
-}
 
 unmount_one() { # MNT
 	fusermount3 -u "$1" 2>/dev/null || fusermount -u "$1" 2>/dev/null || umount -l "$1" 2>/dev/null
 }
 
-wait_pid() { # PID SECONDS: wait for our daemon to exit, kill it if it does not
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }
-		sleep 0.1
-	done
-	echo "NOTE daemon $1 did not exit after unmount: killing it"
-	kill "$1" 2>/dev/null
-	sleep 1
-	kill -9 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
 
 cleanup() {
 	local m p
@@ -113,7 +95,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 per_sec() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }'; }
 
 record() { # TARGET WORKLOAD VALUE UNIT
@@ -132,22 +113,7 @@ CAN_DROP=0
 if [ -w /proc/sys/vm/drop_caches ] && (echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null; then
 	CAN_DROP=1
 fi
-drop_caches() {
-	[ "$CAN_DROP" = 1 ] || return 0
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-}
 
-# Wait (at most 30 s) for the kernel's dirty + writeback pages to fall below
-# 32 MiB, so that a target does not pay for the previous one's writeback.
-settle() {
-	local i
-	sync
-	for ((i = 0; i < 300; i++)); do
-		awk '/^(Dirty|Writeback):/ { s += $2 } END { exit !(s < 32768) }' /proc/meminfo && return 0
-		sleep 0.1
-	done
-}
 
 # ---- workloads ------------------------------------------------------------
 # Each takes TARGET DIR [SUFFIX] [RUN-PREFIX...]; DIR is a directory on the target.
